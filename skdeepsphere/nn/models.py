@@ -1,0 +1,229 @@
+"""DeepSphere architectures (FCN and CNN) and the 2D CNN baseline.
+
+All models take signals of shape (batch, in_channels, n_pixels) whose pixels
+are in sorted nested order, and return (batch, n_outputs) raw scores.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from .conv import ChebConv
+from .pool import HealpixPool
+
+__all__ = ["DeepSphere", "PatchCNN2d", "nested_patch_grid"]
+
+
+class _GlobalStatistics(nn.Module):
+    """Mean (and variance) over pixels: invariant to any pixel permutation."""
+
+    def __init__(self, variance=False):
+        super().__init__()
+        self.variance = variance
+
+    def forward(self, x):
+        mean = x.mean(-1)
+        if not self.variance:
+            return mean
+        return torch.cat([mean, x.var(-1, unbiased=False)], dim=1)
+
+
+class DeepSphere(nn.Module):
+    r"""DeepSphere graph CNN: Chebyshev convolution blocks and HEALPix pooling.
+
+    Each block is ``ChebConv -> BatchNorm -> ReLU`` followed, for the first
+    ``len(parents)`` blocks, by a pooling of nested groups of 4 pixels. The
+    head is either
+
+    * ``"fcn"``, fully convolutional (Perraudin et al. 2019): with
+      ``statistics="mean"`` a last graph convolution to ``n_outputs`` maps
+      averaged over pixels; with ``statistics="mean_var"`` the mean and
+      variance of each feature map followed by a linear layer. Both are
+      invariant to rotations of the input (up to the graph's equivariance);
+    * ``"cnn"``, the feature maps of the coarsest level flattened into a
+      dense layer, which can use where features are.
+
+    Parameters
+    ----------
+    laplacians : list of scipy.sparse matrix
+        Rescaled Laplacians, finest first: ``len(parents) + 1`` of them.
+    parents : list of array of int
+        Pooling assignments, see :func:`skdeepsphere.healpix.parent_hierarchy`.
+    in_channels : int
+        Channels of the input maps.
+    n_outputs : int
+        Classes or regression targets.
+    channels : sequence of int, default=(16, 32, 64, 64)
+        Output channels of the convolution blocks.
+    cheb_order : int, default=5
+        Chebyshev polynomial order K of every graph convolution.
+    head : {"fcn", "cnn"}, default="fcn"
+    pooling : {"max", "avg"}, default="max"
+    statistics : {"mean", "mean_var"}, default="mean"
+        Global statistics of the FCN head.
+    batch_norm : bool, default=True
+    dropout : float, default=0.0
+        Dropout before the dense layer(s).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepsphere.graph import laplacian_hierarchy
+    >>> from skdeepsphere.nn import DeepSphere
+    >>> laplacians, _, parents = laplacian_hierarchy(8, None, 2)
+    >>> model = DeepSphere(laplacians, parents, 1, 3, channels=(8, 8), cheb_order=3)
+    >>> model(torch.randn(4, 1, 768)).shape
+    torch.Size([4, 3])
+    """
+
+    def __init__(self, laplacians, parents, in_channels, n_outputs,
+                 channels=(16, 32, 64, 64), cheb_order=5, head="fcn",
+                 pooling="max", statistics="mean", batch_norm=True, dropout=0.0):
+        super().__init__()
+        if head not in ("fcn", "cnn"):
+            raise ValueError(f"head must be 'fcn' or 'cnn', got {head!r}")
+        if statistics not in ("mean", "mean_var"):
+            raise ValueError(f"statistics must be 'mean' or 'mean_var', got {statistics!r}")
+        if len(laplacians) != len(parents) + 1:
+            raise ValueError("need one Laplacian per level: len(parents) + 1")
+        blocks = []
+        width = in_channels
+        for index, out in enumerate(channels):
+            level = min(index, len(parents))
+            layers = [ChebConv(width, out, laplacians[level], cheb_order)]
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(out))
+            layers.append(nn.ReLU())
+            if index < len(parents):
+                layers.append(HealpixPool(parents[index], mode=pooling))
+            blocks.append(nn.Sequential(*layers))
+            width = out
+        self.blocks = nn.Sequential(*blocks)
+        coarsest = laplacians[min(len(channels), len(parents))]
+        if head == "cnn":
+            self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout),
+                                      nn.Linear(width * coarsest.shape[0], n_outputs))
+        elif statistics == "mean":
+            self.head = nn.Sequential(ChebConv(width, n_outputs, coarsest, cheb_order),
+                                      _GlobalStatistics())
+        else:
+            self.head = nn.Sequential(_GlobalStatistics(variance=True), nn.Dropout(dropout),
+                                      nn.Linear(2 * width, n_outputs))
+
+    def forward(self, x):
+        """Scores of shape (batch, n_outputs) for maps (batch, in_channels, n_pixels)."""
+        return self.head(self.blocks(x))
+
+
+def nested_patch_grid(nested_pixels):
+    """Image positions of the pixels of one nested square patch.
+
+    Within a HEALPix base pixel, the nested index interleaves the bits of the
+    two grid coordinates; a block of ``4**j`` consecutive nested pixels
+    starting at a multiple of ``4**j`` is a square of side ``2**j``.
+
+    Parameters
+    ----------
+    nested_pixels : ndarray of int, shape (4**j,)
+        Sorted nested pixel indices.
+
+    Returns
+    -------
+    flat_index : ndarray of int, shape (4**j,)
+        ``flat_index[i]`` is the row-major position of pixel ``i`` in the
+        ``2**j x 2**j`` image.
+
+    Raises
+    ------
+    ValueError
+        If the pixels are not one complete, aligned nested square.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere.nn import nested_patch_grid
+    >>> nested_patch_grid(np.arange(16, 32))
+    array([ 0,  1,  4,  5,  2,  3,  6,  7,  8,  9, 12, 13, 10, 11, 14, 15])
+    """
+    pixels = np.asarray(nested_pixels, dtype=np.int64)
+    n = pixels.size
+    side = int(round(np.sqrt(n)))
+    if (n == 0 or side * side != n or side & (side - 1)
+            or pixels[0] % n or not np.array_equal(pixels, pixels[0] + np.arange(n))):
+        raise ValueError(
+            "the 2D CNN needs the pixels of one nested square patch: 4**j "
+            "consecutive nested pixels starting at a multiple of 4**j "
+            "(see skdeepsphere.healpix.patch_pixels)"
+        )
+    local = pixels - pixels[0]
+    x = np.zeros(n, dtype=np.int64)
+    y = np.zeros(n, dtype=np.int64)
+    for bit in range(side.bit_length() - 1):
+        x |= ((local >> (2 * bit)) & 1) << bit
+        y |= ((local >> (2 * bit + 1)) & 1) << bit
+    return y * side + x
+
+
+class PatchCNN2d(nn.Module):
+    """The 2D CNN baseline of DeepSphere: a square patch seen as an image.
+
+    Blocks ``Conv2d(3x3) -> BatchNorm -> ReLU -> MaxPool(2)`` (pooling while
+    the image is larger than 1 pixel), then global averaging (``"fcn"``) or a
+    dense layer on the flattened features (``"cnn"``).
+
+    Parameters
+    ----------
+    nested_pixels : ndarray of int
+        Sorted nested pixels of one square patch, see
+        :func:`nested_patch_grid`.
+    in_channels, n_outputs : int
+    channels : sequence of int, default=(16, 32, 64, 64)
+    kernel_size : int, default=3
+    head : {"fcn", "cnn"}, default="fcn"
+    batch_norm : bool, default=True
+    dropout : float, default=0.0
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skdeepsphere.nn import PatchCNN2d
+    >>> model = PatchCNN2d(np.arange(64), 1, 2, channels=(4, 8))
+    >>> model(torch.randn(3, 1, 64)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(self, nested_pixels, in_channels, n_outputs,
+                 channels=(16, 32, 64, 64), kernel_size=3, head="fcn",
+                 batch_norm=True, dropout=0.0):
+        super().__init__()
+        if head not in ("fcn", "cnn"):
+            raise ValueError(f"head must be 'fcn' or 'cnn', got {head!r}")
+        flat_index = nested_patch_grid(nested_pixels)
+        self.side = int(round(np.sqrt(flat_index.size)))
+        # image[flat_index[i]] = signal[i]  <=>  image = signal[inverse]
+        self.register_buffer("inverse", torch.from_numpy(np.argsort(flat_index)))
+        blocks = []
+        width, side = in_channels, self.side
+        for out in channels:
+            layers = [nn.Conv2d(width, out, kernel_size, padding=kernel_size // 2)]
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(out))
+            layers.append(nn.ReLU())
+            if side > 1:
+                layers.append(nn.MaxPool2d(2))
+                side //= 2
+            blocks.append(nn.Sequential(*layers))
+            width = out
+        self.blocks = nn.Sequential(*blocks)
+        if head == "cnn":
+            self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout),
+                                      nn.Linear(width * side * side, n_outputs))
+        else:
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                      nn.Dropout(dropout), nn.Linear(width, n_outputs))
+
+    def forward(self, x):
+        """Scores (batch, n_outputs) for patches (batch, in_channels, n_pixels)."""
+        image = x[..., self.inverse].unflatten(-1, (self.side, self.side))
+        return self.head(self.blocks(image))
