@@ -53,6 +53,14 @@ def _cached_hierarchy(nside, pixels_bytes, n_levels, n_neighbours):
     return laplacian_hierarchy(nside, nested_pixels, n_levels, n_neighbours=n_neighbours)
 
 
+def _require_y(estimator, y):
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None"
+        )
+    return y
+
+
 class _DeepSphereNet(NeuralNet):
     """skorch net that adds fresh Gaussian noise to every training batch.
 
@@ -408,11 +416,11 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         -------
         self : SphericalCNNClassifier
         """
+        y = column_or_1d(_require_y(self, y), warn=True)
+        check_classification_targets(y)
         maps = self._fit_maps(X)
-        y = column_or_1d(y, warn=True)
         if len(y) != len(maps):
             raise ValueError(f"X has {len(maps)} maps but y has {len(y)} labels")
-        check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
@@ -460,7 +468,8 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self._forward(X), axis=1)]
+        scores = self._forward(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
 
 class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
@@ -507,8 +516,8 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         -------
         self : SphericalCNNRegressor
         """
+        y = np.asarray(_require_y(self, y), dtype=np.float64)
         maps = self._fit_maps(X)
-        y = np.asarray(y, dtype=np.float64)
         if y.ndim not in (1, 2) or len(y) != len(maps):
             raise ValueError(
                 f"y must have shape ({len(maps)},) or ({len(maps)}, n_targets), "

@@ -326,6 +326,8 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
         raise TypeError(
             "sparse input is not supported: pass maps as a dense array"
         )
+    if np.iscomplexobj(X):
+        raise ValueError("Complex data not supported: maps must be real")
     try:
         maps = np.asarray(X, dtype=dtype)
     except (TypeError, ValueError) as error:
@@ -337,8 +339,16 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
             "maps must have shape (n_samples, n_pixels) or "
             f"(n_samples, n_channels, n_pixels), got an array of shape {maps.shape}"
         )
-    if maps.shape[0] < 1 or maps.shape[1] < 1 or maps.shape[2] < 1:
-        raise ValueError(f"maps must not be empty, got shape {maps.shape}")
+    if maps.shape[0] < 1:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={maps.shape}) while a minimum "
+            "of 1 is required: maps must not be empty"
+        )
+    if maps.shape[1] < 1 or maps.shape[2] < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={maps.shape}) while a minimum "
+            "of 1 is required: maps must have at least one channel and pixel"
+        )
     if allow_nan:
         if np.isinf(maps).any():
             raise ValueError("maps contain infinite values")
