@@ -28,12 +28,22 @@ def chebyshev_basis(laplacian, x, cheb_order):
     -------
     basis : torch.Tensor of shape (cheb_order, n_pixels, n_signals)
     """
-    terms = [x]
-    if cheb_order > 1:
-        terms.append(laplacian(x))
-    for _ in range(2, cheb_order):
-        terms.append(2 * laplacian(terms[-1]) - terms[-2])
-    return torch.stack(terms)
+    return torch.stack(list(_chebyshev_terms(laplacian, x, cheb_order)))
+
+
+def _chebyshev_terms(laplacian, x, cheb_order):
+    """Yield the terms of :func:`chebyshev_basis` one by one."""
+    # A SparseLaplacian fuses 2 L T_{k-1} - T_{k-2} into one pass over memory.
+    step = getattr(laplacian, "chebyshev_step", None)
+    if step is None:
+        def step(current, previous):
+            return 2 * laplacian(current) - previous
+    previous, current = None, x
+    yield x
+    for k in range(1, cheb_order):
+        previous, current = current, (laplacian(current) if k == 1
+                                      else step(current, previous))
+        yield current
 
 
 class ChebConv(nn.Module):
@@ -93,12 +103,17 @@ class ChebConv(nn.Module):
         """Filter ``x`` of shape (batch, in_channels, n_pixels)."""
         batch, channels, n_pixels = x.shape
         signals = x.permute(2, 0, 1).reshape(n_pixels, batch * channels)
-        basis = chebyshev_basis(self.laplacian, signals, self.cheb_order)
-        basis = basis.view(self.cheb_order, n_pixels, batch, channels)
-        out = torch.einsum("kpbi,kio->bop", basis, self.weight)
-        if self.bias is not None:
-            out = out + self.bias[:, None]
-        return out
+        # Stacking the terms as (pixel, batch, k, channel) turns the filter
+        # into a single matrix product with a K * C_in inner dimension.
+        terms = [term.view(n_pixels, batch, channels)
+                 for term in _chebyshev_terms(self.laplacian, signals, self.cheb_order)]
+        basis = torch.stack(terms, dim=2).view(n_pixels * batch, -1)
+        weight = self.weight.reshape(self.cheb_order * channels, self.out_channels)
+        if self.bias is None:
+            out = basis @ weight
+        else:
+            out = torch.addmm(self.bias, basis, weight)
+        return out.view(n_pixels, batch, self.out_channels).permute(1, 2, 0).contiguous()
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, "
