@@ -182,9 +182,12 @@ class SparseLaplacian(nn.Module):
     def _kernel(self, x, alpha, prev, beta):
         """``alpha * L x - beta * prev`` (``prev`` may be ``None``), no autograd."""
         if x.device.type == "cpu" and _compile_mode(x.numel()):
+            # Detached inputs and 0-d scalars keep the guards stable: the only
+            # variants compiled are L x (prev is x) and the recursion step.
             scalars = torch.tensor([alpha, beta], dtype=x.dtype)
+            x = x.detach()
             out = _run_compiled(x, self.neighbours, self.weights.to(x.dtype), scalars[0],
-                                x if prev is None else prev, scalars[1])
+                                x if prev is None else prev.detach(), scalars[1])
             if out is not None:
                 return out
         if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
