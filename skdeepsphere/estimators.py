@@ -418,16 +418,16 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         """
         y = column_or_1d(_require_y(self, y), warn=True)
         check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        if len(encoder.classes_) == 1:
+            raise ValueError(
+                f"the classifier needs samples of at least 2 classes, got 1 class: "
+                f"{encoder.classes_[0]!r}"
+            )
         maps = self._fit_maps(X)
         if len(y) != len(maps):
             raise ValueError(f"X has {len(maps)} maps but y has {len(y)} labels")
-        encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"the classifier needs samples of at least 2 classes, got 1 class: "
-                f"{self.classes_[0]!r}"
-            )
         targets = encoder.transform(y).astype(np.int64)
         return self._train(maps, targets, len(self.classes_),
                            torch.nn.CrossEntropyLoss, stratified=True)

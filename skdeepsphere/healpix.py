@@ -332,6 +332,7 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
         maps = np.asarray(X, dtype=dtype)
     except (TypeError, ValueError) as error:
         raise TypeError(f"maps must be numeric arrays: {error}") from None
+    given_shape = maps.shape
     if maps.ndim == 2:
         maps = maps[:, None, :]
     if maps.ndim != 3:
@@ -341,12 +342,12 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
         )
     if maps.shape[0] < 1:
         raise ValueError(
-            f"Found array with 0 sample(s) (shape={maps.shape}) while a minimum "
+            f"Found array with 0 sample(s) (shape={given_shape}) while a minimum "
             "of 1 is required: maps must not be empty"
         )
     if maps.shape[1] < 1 or maps.shape[2] < 1:
         raise ValueError(
-            f"Found array with 0 feature(s) (shape={maps.shape}) while a minimum "
+            f"Found array with 0 feature(s) (shape={given_shape}) while a minimum "
             "of 1 is required: maps must have at least one channel and pixel"
         )
     if allow_nan:

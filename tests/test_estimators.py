@@ -1,0 +1,295 @@
+import pickle
+
+import healpy as hp
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from skorch.callbacks import EpochScoring
+
+from skdeepsphere import SphericalCNNClassifier, SphericalCNNRegressor
+from skdeepsphere.healpix import patch_pixels
+
+NSIDE = 8
+NPIX = hp.nside2npix(NSIDE)
+SMALL = dict(channels=(8, 8), cheb_order=3, max_epochs=8, batch_size=16, lr=3e-3,
+             random_state=0, device="cpu")
+
+
+def gaussian_maps(rng, n, ell_peak, nside=NSIDE):
+    """RING maps of Gaussian fields whose power peaks at ``ell_peak``."""
+    ell = np.arange(3 * nside)
+    cl = np.exp(-0.5 * ((ell - ell_peak) / 2.0) ** 2)
+    maps = []
+    for _ in range(n):
+        # Own generator (healpy.synalm would use numpy's global state).
+        lmax = 3 * nside - 1
+        size = hp.Alm.getsize(lmax)
+        ell_of_alm, m_of_alm = hp.Alm.getlm(lmax)
+        amp = np.sqrt(cl[ell_of_alm] / 2)
+        alm = amp * (rng.standard_normal(size) + 1j * rng.standard_normal(size))
+        alm[m_of_alm == 0] = np.sqrt(2) * alm[m_of_alm == 0].real
+        maps.append(hp.alm2map(alm, nside, lmax=lmax))
+    maps = np.array(maps)
+    return maps / maps.std()
+
+
+@pytest.fixture(scope="module")
+def two_classes():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([gaussian_maps(rng, 60, 3), gaussian_maps(rng, 60, 12)])
+    y = np.repeat([0, 1], 60)
+    order = rng.permutation(len(y))
+    return X[order], y[order]
+
+
+def test_classifier_learns_separable_problem(two_classes):
+    X, y = two_classes
+    clf = SphericalCNNClassifier(**SMALL).fit(X[:80], y[:80])
+    assert clf.score(X[80:], y[80:]) >= 0.9
+    proba = clf.predict_proba(X[80:])
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(X[80:]))
+    assert clf.n_epochs_ == SMALL["max_epochs"]
+    assert len(clf.net_.history) == SMALL["max_epochs"]
+    assert clf.net_.history[-1, "train_loss"] < clf.net_.history[0, "train_loss"]
+
+
+@pytest.mark.parametrize("architecture", ["fcn", "cnn"])
+def test_string_labels_and_architectures(two_classes, architecture):
+    X, y = two_classes
+    labels = np.array(["lcdm", "wcdm"])[y]
+    clf = SphericalCNNClassifier(architecture=architecture, **SMALL).fit(X[:80], labels[:80])
+    assert set(clf.predict(X[80:])) <= {"lcdm", "wcdm"}
+    assert list(clf.classes_) == ["lcdm", "wcdm"]
+    assert clf.score(X[80:], labels[80:]) > 0.8
+    assert clf.decision_function(X[:3]).shape == (3,)
+
+
+def test_regressor_learns_linear_target():
+    rng = np.random.default_rng(1)
+    n = 160
+    amplitude = rng.uniform(0.5, 2.0, size=n)
+    X = rng.standard_normal((n, NPIX)) * amplitude[:, None]
+    reg = SphericalCNNRegressor(**{**SMALL, "max_epochs": 15}).fit(X[:120], amplitude[:120])
+    prediction = reg.predict(X[120:])
+    assert prediction.shape == (40,)
+    assert r2_score(amplitude[120:], prediction) > 0.8
+
+
+def test_regressor_multi_output_multi_channel():
+    rng = np.random.default_rng(2)
+    n = 160
+    y = rng.uniform(0.5, 2.0, size=(n, 2))
+    X = rng.standard_normal((n, 2, NPIX)) * y[:, :, None]
+    reg = SphericalCNNRegressor(statistics="mean_var", **{**SMALL, "max_epochs": 15})
+    reg.fit(X[:120], y[:120])
+    prediction = reg.predict(X[120:])
+    assert prediction.shape == (40, 2) and reg.n_outputs_ == 2 and reg.n_channels_ == 2
+    assert r2_score(y[120:], prediction) > 0.8
+
+
+def test_ring_and_nest_inputs_give_the_same_predictions(two_classes):
+    X, y = two_classes
+    X_nest = np.array([hp.reorder(m, r2n=True) for m in X])
+    ring = SphericalCNNClassifier(**SMALL).fit(X[:80], y[:80])
+    nest = SphericalCNNClassifier(nest=True, **SMALL).fit(X_nest[:80], y[:80])
+    np.testing.assert_allclose(ring.predict_proba(X[80:]), nest.predict_proba(X_nest[80:]),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("architecture", ["fcn", "cnn", "2dcnn"])
+def test_partial_sky_patch(two_classes, architecture):
+    X, y = two_classes
+    pixels = patch_pixels(NSIDE, 1, nest=False)[4]  # one base pixel, 64 pixels, RING
+    clf = SphericalCNNClassifier(architecture=architecture, nside=NSIDE, pixels=pixels, **SMALL)
+    clf.fit(X[:80, pixels], y[:80])
+    assert clf.nside_ == NSIDE and len(clf.nested_pixels_) == 64
+    assert clf.score(X[80:, pixels], y[80:]) > 0.7
+    # Shuffling the columns together with `pixels` describes the same maps.
+    shuffle = np.random.default_rng(0).permutation(64)
+    other = clone(clf).set_params(pixels=pixels[shuffle]).fit(X[:80, pixels[shuffle]], y[:80])
+    np.testing.assert_allclose(other.predict_proba(X[80:, pixels[shuffle]]),
+                               clf.predict_proba(X[80:, pixels]), rtol=1e-5, atol=1e-6)
+
+
+def test_irregular_partial_sky(two_classes):
+    X, y = two_classes
+    theta, _ = hp.pix2ang(NSIDE, np.arange(NPIX))
+    pixels = np.flatnonzero(np.abs(np.pi / 2 - theta) > 0.3)  # galactic cut
+    clf = SphericalCNNClassifier(nside=NSIDE, pixels=pixels, **SMALL).fit(X[:80, pixels], y[:80])
+    assert clf.score(X[80:, pixels], y[80:]) > 0.8
+    with pytest.raises(ValueError, match="2D CNN needs the pixels of one nested square"):
+        clone(clf).set_params(architecture="2dcnn").fit(X[:20, pixels], y[:20])
+
+
+def test_determinism_and_pickle(two_classes):
+    X, y = two_classes
+    first = SphericalCNNClassifier(augment_noise=0.1, **SMALL).fit(X[:60], y[:60])
+    second = SphericalCNNClassifier(augment_noise=0.1, **SMALL).fit(X[:60], y[:60])
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    third = SphericalCNNClassifier(augment_noise=0.1, **{**SMALL, "random_state": 1})
+    assert not np.allclose(third.fit(X[:60], y[:60]).predict_proba(X), first.predict_proba(X))
+    restored = pickle.loads(pickle.dumps(first))
+    np.testing.assert_array_equal(restored.predict_proba(X), first.predict_proba(X))
+    # fitting does not touch the caller's global torch random state
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    SphericalCNNClassifier(**{**SMALL, "max_epochs": 1}).fit(X[:20], y[:20])
+    assert torch.rand(1) == expected
+
+
+def test_grid_search_snippet_from_the_readme(two_classes):
+    X, y = two_classes
+    search = GridSearchCV(
+        SphericalCNNClassifier(architecture="fcn", **{**SMALL, "max_epochs": 3}),
+        {"cheb_order": [2, 3]}, cv=3)
+    search.fit(X[:60], y[:60])
+    assert search.best_params_["cheb_order"] in (2, 3)
+    assert search.predict_proba(X[60:]).shape == (60, 2)
+
+
+def test_cross_validate_in_parallel_and_pipeline(two_classes):
+    X, y = two_classes
+    pipeline = make_pipeline(SphericalCNNClassifier(**{**SMALL, "max_epochs": 3}))
+    result = cross_validate(pipeline, X[:60], y[:60], cv=2, n_jobs=2)
+    assert result["test_score"].shape == (2,)
+
+
+def train_accuracy(net, X, y):
+    return float(np.mean(net.predict(X).argmax(axis=1) == np.asarray(y)))
+
+
+def test_skorch_features_stay_reachable(two_classes):
+    X, y = two_classes
+    scoring = EpochScoring(train_accuracy, lower_is_better=False, on_train=True, name="train_acc")
+    clf = SphericalCNNClassifier(early_stopping=True, n_iter_no_change=2, lr_decay=0.9,
+                                 callbacks=[scoring], **{**SMALL, "max_epochs": 30})
+    clf.fit(X[:80], y[:80])
+    history = clf.net_.history
+    assert "valid_loss" in history[-1] and "train_acc" in history[-1]
+    assert clf.n_epochs_ <= 30
+    lr = clf.net_.optimizer_.param_groups[0]["lr"]
+    n_batches = int(np.ceil(72 / SMALL["batch_size"])) * clf.n_epochs_
+    np.testing.assert_allclose(lr, SMALL["lr"] * 0.9**n_batches, rtol=1e-6)
+    assert clf.callbacks == [scoring]  # the parameter itself is not modified
+
+
+def test_verbose_prints_one_line_per_epoch(two_classes, capsys):
+    X, y = two_classes
+    SphericalCNNClassifier(verbose=1, **{**SMALL, "max_epochs": 2}).fit(X[:20], y[:20])
+    out = capsys.readouterr().out
+    assert "train_loss" in out and len([line for line in out.splitlines()
+                                        if line.strip().startswith(("1", "2"))]) == 2
+
+
+def test_bad_input_errors(two_classes):
+    X, y = two_classes
+    clf = SphericalCNNClassifier(**{**SMALL, "max_epochs": 1})
+    with pytest.raises(ValueError, match="not a full HEALPix sky"):
+        clf.fit(X[:10, :700], y[:10])
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(np.where(np.arange(NPIX) == 3, np.nan, X[:10]), y[:10])
+    with pytest.raises(ValueError, match="10 maps but y has 9"):
+        clf.fit(X[:10], y[:9])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        clf.fit(X[:10], np.zeros(10))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        clf.fit(X[:10], np.linspace(0, 1, 10))
+    clf.fit(X[:20], y[:20])
+    with pytest.raises(ValueError, match="3072 pixels per map, but .* 768"):
+        clf.predict(np.zeros((2, 3072)))
+    with pytest.raises(ValueError, match="2 channels, but .* fitted on 1"):
+        clf.predict(np.zeros((2, 2, NPIX)))
+    with pytest.raises(ValueError, match="full sky at nside=16 has 3072"):
+        clone(clf).set_params(nside=16).fit(X[:10], y[:10])
+    with pytest.raises(InvalidParameterError, match="architecture"):
+        clone(clf).set_params(architecture="resnet").fit(X[:10], y[:10])
+    with pytest.raises(ValueError, match="n_poolings=4 is too many for nside=8"):
+        clone(clf).set_params(n_poolings=4).fit(X[:10], y[:10])
+    with pytest.raises(TypeError, match="nest"):
+        clone(clf).set_params(pixels=[1, 2, 3], nside=8, nest="ring").fit(X[:10, :3], y[:10])
+    with pytest.raises(ValueError, match="y must have shape"):
+        SphericalCNNRegressor(**SMALL).fit(X[:10], np.zeros((10, 2, 2)))
+
+
+def test_device_auto_resolves():
+    from skdeepsphere.estimators import resolve_device
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cuda:1") == "cuda:1"
+
+
+# sklearn's generic checks feed small random tabular data (2 to 20 columns).
+# Maps must have 12 * nside**2 pixels (or `pixels` must describe them), so
+# every check that fits on such data fails on the pixel count by design;
+# the same properties are tested on real maps above and in
+# `test_generic_properties_on_maps`.
+NOT_MAPS = ("fits on random tabular data whose number of columns is not a "
+            "HEALPix pixel count (12 nside^2): rejected with a ValueError by design")
+TABULAR_CHECKS = [
+    "check_fit_score_takes_y", "check_estimators_overwrite_params",
+    "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
+    "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+    "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_dtype_object",
+    "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
+    "check_f_contiguous_array_estimator", "check_supervised_y_2d",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+    "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
+    "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in",
+    "check_fit2d_predict1d",
+]
+CLASSIFIER_CHECKS = ["check_classifier_data_not_an_array", "check_classifiers_classes",
+                     "check_classifiers_train", "check_decision_proba_consistency"]
+REGRESSOR_CHECKS = ["check_regressors_train", "check_regressor_data_not_an_array",
+                    "check_regressors_no_decision_function", "check_regressors_int"]
+
+
+def expected_failed_checks(estimator):
+    names = TABULAR_CHECKS + (CLASSIFIER_CHECKS if isinstance(estimator, SphericalCNNClassifier)
+                              else REGRESSOR_CHECKS)
+    return {name: NOT_MAPS for name in names}
+
+
+@parametrize_with_checks(
+    [SphericalCNNClassifier(channels=(4,), max_epochs=2, random_state=0, device="cpu"),
+     SphericalCNNRegressor(channels=(4,), max_epochs=2, random_state=0, device="cpu")],
+    expected_failed_checks=expected_failed_checks,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("Estimator", [SphericalCNNClassifier, SphericalCNNRegressor])
+def test_generic_properties_on_maps(Estimator, two_classes):
+    """What the tabular sklearn checks verify, on real HEALPix maps."""
+    X, y = two_classes
+    X, y = X[:40], y[:40]
+    estimator = Estimator(**{**SMALL, "max_epochs": 2})
+    params = estimator.get_params()
+    assert estimator.fit(X, y) is estimator  # fit returns self
+    assert estimator.get_params() == params  # parameters are not overwritten
+    first = estimator.predict(X)
+    # idempotent fit, dtype and memory layout do not matter
+    np.testing.assert_allclose(estimator.fit(X, y).predict(X), first, rtol=1e-5)
+    refit = clone(estimator).fit(np.asfortranarray(X.astype(np.float32)), y)
+    np.testing.assert_allclose(refit.predict(X), first, rtol=1e-4, atol=1e-5)
+    # predictions of a subset / permutation match
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(estimator.predict(X[order]), first[order], rtol=1e-5)
+    np.testing.assert_allclose(estimator.predict(X[:7]), first[:7], rtol=1e-5)
+    # read-only input, lists, pickling
+    readonly = X.copy()
+    readonly.setflags(write=False)
+    np.testing.assert_allclose(clone(estimator).fit(readonly, y).predict(readonly), first,
+                               rtol=1e-5)
+    restored = pickle.loads(pickle.dumps(estimator))
+    np.testing.assert_array_equal(restored.predict(X), estimator.predict(X))
+    assert estimator.n_features_in_ == NPIX
+    with pytest.raises(ValueError, match="infinite"):
+        clone(estimator).fit(np.where(np.arange(NPIX) == 0, np.inf, X), y)
