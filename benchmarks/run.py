@@ -1,0 +1,257 @@
+"""Side-by-side performance figures of skdeepsphere (issue 6).
+
+Usage::
+
+    python benchmarks/run.py [--quick] [--json PATH] [--device cpu|cuda]
+
+Prints one line per figure and optionally writes
+``{name: {"value": ..., "unit": ..., ...}}`` as JSON. Every ratio is
+measured within the same run, side by side, on the same inputs. Timings are
+the minimum over repetitions (the least disturbed by other processes).
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+import healpy as hp  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from textbook import textbook_chebconv, textbook_forward, torch_sparse_laplacian  # noqa: E402
+
+from skdeepsphere.graph import healpix_laplacian  # noqa: E402
+from skdeepsphere.nn import ChebConv, SparseLaplacian  # noqa: E402
+
+
+def timeit(function, device, repeat, warmup=1):
+    """Minimum wall time of ``function()`` over ``repeat`` runs."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeat):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        function()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def copy_bandwidth(device, megabytes, repeat):
+    """Bytes/s of ``dst.copy_(src)``, counting the read and the write."""
+    source = torch.randn(megabytes * 2**18, device=device)
+    target = torch.empty_like(source)
+    seconds = timeit(lambda: target.copy_(source), device, repeat)
+    return 2 * source.numel() * 4 / seconds
+
+
+def laplacian_figures(device, quick):
+    nside, n_signals = 64, 512
+    repeat = 5 if quick else 15
+    laplacian = healpix_laplacian(nside)
+    n_pixels = laplacian.shape[0]
+    operator = SparseLaplacian(laplacian).to(device)
+    x = torch.randn(n_pixels, n_signals, device=device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        ours = operator(x)
+        operator.chebyshev_step(x, x)
+    first_call = time.perf_counter() - start
+    expected = laplacian.astype(np.float64) @ x.double().cpu().numpy()
+    np.testing.assert_allclose(ours.cpu().numpy(), expected, rtol=1e-4, atol=1e-4)
+    matrix = torch_sparse_laplacian(laplacian, device)
+    useful = 8 * n_pixels * n_signals  # read x once, write y once
+    # Copy bandwidth measured before and after; the larger is the machine's.
+    bandwidth = copy_bandwidth(device, 256 if not quick else 128, repeat)
+    with torch.no_grad():
+        t_ours = timeit(lambda: operator(x), device, repeat)
+        t_torch = timeit(lambda: torch.sparse.mm(matrix, x), device, repeat)
+        t_step = timeit(lambda: operator.chebyshev_step(x, x), device, repeat)
+    alternatives = {}
+    if device.type == "cpu":
+        x_numpy = x.numpy()
+        alternatives["scipy_csr_fraction"] = useful / timeit(
+            lambda: laplacian @ x_numpy, device, repeat)
+    bandwidth = max(bandwidth, copy_bandwidth(device, 256 if not quick else 128, repeat))
+    return {
+        "copy_bandwidth": {"value": bandwidth / 1e9, "unit": "GB/s",
+                           "note": "torch copy_ of a large float32 buffer, read + write"},
+        "laplacian_apply_bandwidth_fraction": {
+            "value": useful / t_ours / bandwidth, "unit": "fraction of copy bandwidth",
+            "target": 0.5, "nside": nside, "n_signals": n_signals,
+            "seconds": t_ours, "useful_GB_per_s": useful / t_ours / 1e9,
+            "torch_sparse_fraction": useful / t_torch / bandwidth,
+            "chebyshev_step_fraction": useful / t_step / bandwidth,
+            **{k: v / bandwidth for k, v in alternatives.items()},
+            "first_call_seconds": first_call,
+            "compile": os.environ.get("SKDEEPSPHERE_COMPILE", "auto"),
+        },
+    }
+
+
+def chebconv_figures(device, quick):
+    nside = 32 if quick else 64
+    batch, c_in, c_out, cheb_order = 16, 16, 32, 5
+    repeat = 3 if quick else 7
+    laplacian = healpix_laplacian(nside)
+    torch.manual_seed(0)
+    conv = ChebConv(c_in, c_out, laplacian, cheb_order=cheb_order).to(device)
+    matrix = torch_sparse_laplacian(laplacian, device)
+    x = torch.randn(batch, c_in, laplacian.shape[0], device=device, requires_grad=True)
+    grad = torch.randn(batch, c_out, laplacian.shape[0], device=device)
+
+    def ours():
+        conv(x).backward(grad)
+
+    def textbook():
+        textbook_chebconv(conv, matrix, x).backward(grad)
+
+    out_ours = conv(x)
+    out_textbook = textbook_chebconv(conv, matrix, x)
+    scale = out_textbook.abs().max().item()
+    torch.testing.assert_close(out_ours, out_textbook, rtol=1e-4, atol=1e-4 * scale)
+    x.grad = None
+    ours()
+    grads_ours = (x.grad.clone(), conv.weight.grad.clone())
+    x.grad = None
+    conv.weight.grad = None
+    textbook()
+    for a, b in zip(grads_ours, (x.grad, conv.weight.grad)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())
+    t_textbook = timeit(textbook, device, repeat)
+    t_ours = timeit(ours, device, repeat)
+    return {"chebconv_speedup_vs_torch_sparse": {
+        "value": t_textbook / t_ours, "unit": "x", "target": 3.0,
+        "seconds_ours": t_ours, "seconds_textbook": t_textbook,
+        "shape": f"nside={nside} batch={batch} C_in={c_in} C_out={c_out} K={cheb_order}",
+        "forward_and_backward": True, "results_equal": "rtol 1e-4"}}
+
+
+def fit_child(nside, n_maps, batch_size, textbook, device):
+    """Run in a subprocess: warm-up fit, timed fit, print JSON."""
+    import skdeepsphere.nn.conv as conv_module
+    from skdeepsphere import SphericalCNNClassifier
+    if textbook:
+        conv_module.ChebConv.forward = textbook_forward
+    rng = np.random.default_rng(0)
+    npix = hp.nside2npix(nside)
+    maps = rng.standard_normal((n_maps, npix)).astype(np.float32)
+    labels = np.arange(n_maps) % 2
+    maps[labels == 1] = hp.smoothing(maps[labels == 1][0], fwhm=0.05)[None] + 0.1 * maps[labels == 1]
+
+    def fit(n):
+        model = SphericalCNNClassifier(
+            nside=nside, channels=(16, 32, 64, 64), cheb_order=5, max_epochs=1,
+            batch_size=batch_size, lr=1e-3, device=device, random_state=0)
+        start = time.perf_counter()
+        model.fit(maps[:n], labels[:n])
+        return time.perf_counter() - start
+
+    warmup = fit(2 * batch_size if n_maps > 2 * batch_size else n_maps)
+    seconds = fit(n_maps)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "warmup_seconds": warmup, "peak_rss_mb": peak}))
+
+
+def run_child(*args):
+    command = [sys.executable, __file__, "--fit-child", *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def fit_figures(device, quick):
+    try:
+        from skdeepsphere import SphericalCNNClassifier  # noqa: F401
+    except ImportError as error:
+        reason = f"skipped: SphericalCNNClassifier not available ({error})"
+        return {name: {"value": reason, "unit": ""} for name in
+                ("fit_throughput_maps_per_s", "peak_rss_mb")}
+    settings = [(16, 64, 16), (32, 32, 16)] if quick else [(64, 64, 16), (256, 16, 8)]
+    figures = {}
+    for nside, n_maps, batch_size in settings:
+        ours = run_child(nside, n_maps, batch_size, 0, device.type)
+        textbook = run_child(nside, n_maps, batch_size, 1, device.type)
+        figures[f"fit_throughput_maps_per_s_nside{nside}"] = {
+            "value": n_maps / ours["seconds"], "unit": "maps/s (1 epoch, train step)",
+            "textbook_maps_per_s": n_maps / textbook["seconds"],
+            "ratio_vs_textbook": textbook["seconds"] / ours["seconds"],
+            "n_maps": n_maps, "batch_size": batch_size, "channels": "(16, 32, 64, 64)",
+            "cheb_order": 5}
+        figures[f"peak_rss_mb_nside{nside}"] = {
+            "value": ours["peak_rss_mb"], "unit": "MB", "textbook_mb": textbook["peak_rss_mb"]}
+    return figures
+
+
+def psd_figures(quick):
+    try:
+        from skdeepsphere.features import PowerSpectrumFeatures
+    except ImportError as error:
+        return {"psd_features_speedup_n_jobs2": {"value": f"skipped: {error}", "unit": ""}}
+    nside, n_maps = (64, 16) if quick else (256, 32)
+    rng = np.random.default_rng(0)
+    maps = rng.standard_normal((n_maps, hp.nside2npix(nside)))
+    cpu = torch.device("cpu")
+    repeat = 2 if quick else 3
+    features = PowerSpectrumFeatures(nside=nside, n_jobs=2).fit(maps)
+    ours = features.transform(maps)
+    loop = np.stack([hp.anafast(m, lmax=3 * nside - 1, iter=0) for m in maps])
+    np.testing.assert_allclose(ours, loop, rtol=1e-6, atol=1e-12 * np.abs(loop).max())
+    t_ours = timeit(lambda: features.transform(maps), cpu, repeat)
+    t_loop = timeit(lambda: [hp.anafast(m, lmax=3 * nside - 1, iter=0) for m in maps],
+                    cpu, repeat)
+    return {"psd_features_speedup_n_jobs2": {
+        "value": t_loop / t_ours, "unit": "x", "seconds_ours": t_ours,
+        "seconds_loop": t_loop, "nside": nside, "n_maps": n_maps}}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, < 1 minute")
+    parser.add_argument("--json", help="write the figures to this path")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--fit-child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fit_child:
+        nside, n_maps, batch_size, textbook = map(int, args.fit_child[:4])
+        fit_child(nside, n_maps, batch_size, bool(textbook), args.fit_child[4])
+        return
+    device = torch.device(args.device)
+    start = time.perf_counter()
+    results = {"machine": {"value": platform.processor() or platform.machine(), "unit": "",
+                           "device": str(device), "threads": torch.get_num_threads(),
+                           "torch": torch.__version__, "quick": args.quick}}
+    if device.type == "cuda":
+        results["machine"]["gpu"] = torch.cuda.get_device_name(device)
+    for block in (lambda: laplacian_figures(device, args.quick),
+                  lambda: chebconv_figures(device, args.quick),
+                  lambda: fit_figures(device, args.quick),
+                  lambda: psd_figures(args.quick)):
+        for name, figure in block().items():
+            results[name] = figure
+            value = figure["value"]
+            shown = f"{value:.3g}" if isinstance(value, float) else value
+            extras = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in figure.items() if k not in ("value", "unit"))
+            print(f"{name}: {shown} {figure['unit']}  ({extras})", flush=True)
+    results["total_seconds"] = {"value": time.perf_counter() - start, "unit": "s"}
+    print(f"total_seconds: {results['total_seconds']['value']:.1f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
