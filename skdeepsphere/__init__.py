@@ -1,5 +1,11 @@
 """skdeepsphere: DeepSphere graph CNNs on HEALPix maps as scikit-learn estimators."""
 
+from .features import HistogramFeatures, PowerSpectrumFeatures
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "HistogramFeatures",
+    "PowerSpectrumFeatures",
+    "__version__",
+]

@@ -1,0 +1,713 @@
+"""Summary statistics of HEALPix maps as scikit-learn transformers.
+
+The DeepSphere paper (Perraudin et al. 2019) compares its graph CNN with
+support vector machines fed with two classic statistics of a map: the
+histogram of its pixel values (:class:`HistogramFeatures`) and its angular
+power spectrum (:class:`PowerSpectrumFeatures`). As transformers, they slot
+into a :class:`~sklearn.pipeline.Pipeline` in front of a
+:class:`~sklearn.preprocessing.StandardScaler` and a
+:class:`~sklearn.svm.SVC`, and are cross-validated on the same folds as the
+DeepSphere estimators.
+
+Maps have shape ``(n_samples, n_pixels)`` or
+``(n_samples, n_channels, n_pixels)``. Masked pixels are NaN or
+``healpy.UNSEEN``; both transformers reject them unless
+``ignore_masked=True``.
+"""
+
+from numbers import Integral, Real
+
+import healpy as hp
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .healpix import check_maps, infer_nside, nested_order
+
+__all__ = ["HistogramFeatures", "PowerSpectrumFeatures"]
+
+
+def _validate_maps(estimator, X, *, reset, ignore_masked):
+    """Validate maps in ``fit`` (``reset=True``) or ``transform``.
+
+    Returns the maps as an array of shape (n_samples, n_channels, n_pixels)
+    and the boolean array of their masked (NaN or UNSEEN) pixels.
+    """
+    # Only the feature names are checked here: sklearn's n_features check
+    # reads X.shape[1], which is the number of channels for 3-D maps.
+    validate_data(estimator, X, reset=reset, skip_check_array=True, ensure_2d=False)
+    maps = check_maps(X, allow_nan=ignore_masked)
+    masked = np.isnan(maps) | hp.mask_bad(maps)
+    if not ignore_masked and masked.any():
+        raise ValueError(
+            "maps contain masked pixels (healpy.UNSEEN); set ignore_masked=True "
+            "to leave them out"
+        )
+    if ignore_masked:
+        empty = np.argwhere(masked.all(axis=-1))
+        if empty.size:
+            sample, channel = empty[0]
+            raise ValueError(
+                f"map {sample} (channel {channel}) has no observed pixel: every "
+                "pixel is NaN or healpy.UNSEEN"
+            )
+    name = type(estimator).__name__
+    n_channels, n_pixels = maps.shape[1:]
+    if reset:
+        estimator.n_features_in_ = n_pixels
+        estimator.n_channels_ = n_channels
+    elif n_pixels != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_pixels} features, but {name} is expecting "
+            f"{estimator.n_features_in_} features as input: maps must have as "
+            "many pixels as the maps seen in fit"
+        )
+    elif n_channels != estimator.n_channels_:
+        raise ValueError(
+            f"maps have {n_channels} channels, but {name} was fitted on maps "
+            f"with {estimator.n_channels_}"
+        )
+    return maps, masked
+
+
+def _check_input_features(estimator, input_features):
+    """Check ``input_features`` of ``get_feature_names_out``.
+
+    The output names do not depend on the input names (pixels), which are
+    only checked for consistency with ``fit``.
+    """
+    if input_features is None:
+        return
+    input_features = np.asarray(input_features, dtype=object)
+    names_in = getattr(estimator, "feature_names_in_", None)
+    if names_in is not None and not np.array_equal(names_in, input_features):
+        raise ValueError("input_features is not equal to feature_names_in_")
+    if len(input_features) != estimator.n_features_in_:
+        raise ValueError(
+            "input_features should have length equal to number of features "
+            f"({estimator.n_features_in_}), got {len(input_features)}"
+        )
+
+
+def _feature_names(names, groups):
+    """Repeat ``names`` for each group, prefixed by the group if several."""
+    if len(groups) == 1:
+        return np.asarray(names, dtype=object)
+    return np.asarray(
+        [f"{group}_{name}" for group in groups for name in names], dtype=object
+    )
+
+
+def _histograms(values, masked, edges, clip):
+    """Histogram of each row of ``values`` over the bins ``edges``.
+
+    The bins are half-open ``[edges[i], edges[i + 1])`` except the last,
+    which includes its right edge, as in :func:`numpy.histogram`.
+    """
+    n_maps = values.shape[0]
+    n_bins = len(edges) - 1
+    index = np.searchsorted(edges, values, side="right") - 1
+    index[values == edges[-1]] = n_bins - 1
+    if clip:
+        index = np.clip(index, 0, n_bins - 1)
+    keep = ~masked & (index >= 0) & (index < n_bins)
+    rows = np.broadcast_to(np.arange(n_maps)[:, None], values.shape)
+    counts = np.bincount(rows[keep] * n_bins + index[keep], minlength=n_maps * n_bins)
+    return counts.reshape(n_maps, n_bins).astype(np.float64)
+
+
+def _check_pair(pair, name):
+    """Return a (lower, upper) pair of finite floats."""
+    values = np.asarray(pair, dtype=np.float64)
+    if values.shape != (2,) or not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} must be a pair of finite numbers, got {pair!r}")
+    return values
+
+
+class HistogramFeatures(TransformerMixin, BaseEstimator):
+    """Histogram of the pixel values of each map.
+
+    Each map (each channel of a multi-channel map) is summarised by the
+    histogram of its pixel values over fixed bins; the histograms of the
+    channels are concatenated. The pixel geometry plays no role, so any set
+    of pixels works: full sky, partial sky, any ordering.
+
+    With ``range=None`` the bins span the ``quantile_range`` percentiles of
+    all the training pixel values of a channel, learned in ``fit`` and reused
+    in ``transform``, so that the features of training and test maps are
+    comparable and a few extreme pixels do not stretch the bins.
+
+    The DeepSphere paper uses 100 bins over the training range, then
+    z-scores the features; put a :class:`~sklearn.preprocessing.StandardScaler`
+    after this transformer for the latter.
+
+    Parameters
+    ----------
+    bins : int or array-like of float, default=100
+        Number of equal-width bins, or the monotonically increasing bin
+        edges (then ``range`` and ``quantile_range`` are ignored), shared by
+        all channels.
+
+    range : tuple (float, float) or None, default=None
+        Lower and upper edge of the bins, for all channels. ``None`` learns
+        them per channel from the training maps, see ``quantile_range``.
+
+    quantile_range : tuple (float, float), default=(0.1, 99.9)
+        Percentiles of the training pixel values (per channel) used as lower
+        and upper edge when ``range=None``. ``(0, 100)`` spans the whole
+        training range, as in the DeepSphere paper.
+
+    density : bool, default=True
+        If True, return the density of pixel values in each bin (the counts
+        divided by the number of counted pixels and the bin width, as in
+        :func:`numpy.histogram`), so that maps with different numbers of
+        observed pixels are comparable. If False, return the counts. A map
+        with no pixel in the bins (possible with ``clip=False``) has a zero
+        density.
+
+    clip : bool, default=True
+        If True, pixels below the first edge (above the last) are counted in
+        the first (last) bin, which then measure the tails. If False, they
+        are left out, as in :func:`numpy.histogram`.
+
+    ignore_masked : bool, default=False
+        If True, leave out masked pixels (NaN or ``healpy.UNSEEN``). If
+        False, maps with masked pixels raise a ValueError.
+
+    Attributes
+    ----------
+    bin_edges_ : ndarray of shape (n_channels, n_bins + 1)
+        Bin edges of each channel.
+
+    n_channels_ : int
+        Number of channels of the maps seen in ``fit``.
+
+    n_features_in_ : int
+        Number of pixels per map (the last axis of ``X``; ``X.shape[1]`` for
+        2-D input).
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the pixels seen during ``fit``. Defined only when ``X`` has
+        feature names that are all strings.
+
+    See Also
+    --------
+    PowerSpectrumFeatures : Angular power spectrum of each map.
+    numpy.histogram : Histogram of one array.
+    sklearn.preprocessing.KBinsDiscretizer : Bin each feature separately.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere import HistogramFeatures
+    >>> maps = np.random.default_rng(0).standard_normal((3, 768))
+    >>> histogram = HistogramFeatures(bins=10, density=False).fit(maps)
+    >>> features = histogram.transform(maps)
+    >>> features.shape
+    (3, 10)
+    >>> features.sum(axis=1)
+    array([768., 768., 768.])
+    >>> histogram.get_feature_names_out()[:3]
+    array(['hist_bin_0', 'hist_bin_1', 'hist_bin_2'], dtype=object)
+    """
+
+    _parameter_constraints: dict = {
+        "bins": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "range": [tuple, None],
+        "quantile_range": [tuple],
+        "density": ["boolean"],
+        "clip": ["boolean"],
+        "ignore_masked": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        bins=100,
+        *,
+        range=None,
+        quantile_range=(0.1, 99.9),
+        density=True,
+        clip=True,
+        ignore_masked=False,
+    ):
+        self.bins = bins
+        self.range = range
+        self.quantile_range = quantile_range
+        self.density = density
+        self.clip = clip
+        self.ignore_masked = ignore_masked
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the bin edges from the training maps.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+            Training maps.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted transformer.
+        """
+        maps, masked = _validate_maps(
+            self, X, reset=True, ignore_masked=self.ignore_masked
+        )
+        n_channels = maps.shape[1]
+        if not isinstance(self.bins, Integral):
+            edges = np.asarray(self.bins, dtype=np.float64)
+            if (
+                edges.ndim != 1
+                or edges.size < 2
+                or not np.all(np.isfinite(edges))
+                or np.any(np.diff(edges) <= 0)
+            ):
+                raise ValueError(
+                    "bins must be an int or a 1-D array of at least 2 finite, "
+                    f"strictly increasing edges, got {self.bins!r}"
+                )
+            self.bin_edges_ = np.tile(edges, (n_channels, 1))
+            return self
+
+        if self.range is not None:
+            lower, upper = _check_pair(self.range, "range")
+            if not lower < upper:
+                raise ValueError(
+                    f"range must be (lower, upper) with lower < upper, got {self.range}"
+                )
+        else:
+            q_lower, q_upper = _check_pair(self.quantile_range, "quantile_range")
+            if not 0 <= q_lower < q_upper <= 100:
+                raise ValueError(
+                    "quantile_range must satisfy 0 <= lower < upper <= 100, got "
+                    f"{self.quantile_range}"
+                )
+        self.bin_edges_ = np.empty((n_channels, self.bins + 1))
+        for channel in np.arange(n_channels):
+            if self.range is None:
+                values = maps[:, channel][~masked[:, channel]]
+                lower, upper = np.percentile(values, [q_lower, q_upper])
+            if lower == upper:
+                # A constant channel: one unit-wide range, as numpy.histogram.
+                lower, upper = lower - 0.5, upper + 0.5
+            self.bin_edges_[channel] = np.linspace(lower, upper, self.bins + 1)
+        return self
+
+    def transform(self, X):
+        """Histogram of each map (of each channel, concatenated).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+            Maps with as many pixels and channels as in ``fit``.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_channels * n_bins)
+            Densities (or counts) of the bins, channel after channel.
+        """
+        check_is_fitted(self)
+        maps, masked = _validate_maps(
+            self, X, reset=False, ignore_masked=self.ignore_masked
+        )
+        features = np.stack(
+            [
+                _histograms(maps[:, c], masked[:, c], self.bin_edges_[c], self.clip)
+                for c in np.arange(self.n_channels_)
+            ],
+            axis=1,
+        )
+        if self.density:
+            totals = features.sum(axis=-1, keepdims=True)
+            widths = np.diff(self.bin_edges_, axis=-1)
+            features = np.divide(
+                features,
+                totals * widths,
+                out=np.zeros_like(features),
+                where=totals > 0,
+            )
+        return features.reshape(len(features), -1)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: ``hist_bin_<i>``.
+
+        With several channels the names are prefixed by the channel:
+        ``ch<c>_hist_bin_<i>``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked for consistency with ``fit``: the output names do
+            not depend on them.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            Names of the output features.
+        """
+        check_is_fitted(self)
+        _check_input_features(self, input_features)
+        n_bins = self.bin_edges_.shape[1] - 1
+        names = [f"hist_bin_{i}" for i in np.arange(n_bins)]
+        return _feature_names(names, [f"ch{c}" for c in np.arange(self.n_channels_)])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.ignore_masked
+        return tags
+
+
+def _multipole_bin_edges(lmax, n_bins, log):
+    """Integer edges of ``n_bins`` non-empty bins covering ``0, ..., lmax``.
+
+    Bin ``i`` holds the multipoles ``edges[i] <= ell < edges[i + 1]``. The
+    edges are evenly spaced in ``ell`` (in ``log(ell + 1)`` if ``log``, so
+    that the monopole has a bin too), and each bin holds at least one multipole: a
+    narrow bin at low ``ell`` pushes the remaining edges up.
+    """
+    n_ell = lmax + 1
+    edges = [0]
+    for remaining in np.arange(n_bins, 0, -1):
+        start = edges[-1]
+        if log:
+            stop = (start + 1) * ((n_ell + 1) / (start + 1)) ** (1 / remaining) - 1
+        else:
+            stop = start + (n_ell - start) / remaining
+        edges.append(int(min(max(np.round(stop), start + 1), n_ell - remaining + 1)))
+    return np.asarray(edges, dtype=np.int64)
+
+
+def _pseudo_spectra(maps, masked, ring_pixels, npix, lmax, iter, pairs):
+    """Pseudo-spectra of the channels of one map, divided by the sky fraction.
+
+    ``maps`` and ``masked`` have shape (n_channels, n_pixels); column ``k``
+    is the RING pixel ``ring_pixels[k]`` (``None``: a full sky in RING
+    order). Unobserved and masked pixels are set to zero, as healpy does
+    with ``UNSEEN``.
+    """
+    observed = np.where(masked, 0.0, maps)
+    if ring_pixels is None:
+        full_sky = observed
+    else:
+        full_sky = np.zeros((len(maps), npix))
+        full_sky[:, ring_pixels] = observed
+    alms = [hp.map2alm(m, lmax=lmax, iter=iter, pol=False) for m in full_sky]
+    spectra = np.empty((len(pairs), lmax + 1))
+    for k, (i, j) in enumerate(pairs):
+        n_observed = np.count_nonzero(~masked[i] & ~masked[j])
+        if n_observed == 0:
+            raise ValueError(f"channels {i} and {j} have no pixel observed in both")
+        spectra[k] = hp.alm2cl(alms[i], alms[j], lmax=lmax) * (npix / n_observed)
+    return spectra
+
+
+class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
+    r"""Angular power spectrum of each map, optionally binned in multipoles.
+
+    For a full-sky map :math:`x` with spherical harmonic coefficients
+    :math:`a_{\ell m}`, the angular power spectrum is
+
+    .. math::
+
+        C_\ell = \frac{1}{2\ell + 1} \sum_{m=-\ell}^{\ell} |a_{\ell m}|^2,
+        \qquad \ell = 0, \dots, \ell_{\max},
+
+    computed with :func:`healpy.anafast` (``map2alm`` then ``alm2cl``). With
+    ``n_bins=None`` the features are the :math:`C_\ell` themselves, equal to
+    ``healpy.anafast(map, lmax=lmax, iter=iter)``.
+
+    **Partial sky.** When the maps cover only the ``pixels`` given, or have
+    masked pixels (NaN or ``healpy.UNSEEN``, with ``ignore_masked=True``),
+    the map is placed in a full sky filled with zeros (what healpy does with
+    ``UNSEEN``) and the features are the *pseudo-spectrum* of that masked
+    map divided by the observed sky fraction
+    :math:`f_\mathrm{sky} = n_\mathrm{observed} / n_\mathrm{pix}`:
+    :math:`\tilde C_\ell / f_\mathrm{sky}`. This corrects the overall
+    amplitude only; the mask still couples neighbouring multipoles (no
+    mode-coupling deconvolution as in MASTER or NaMaster), which is fine
+    for features fed to a classifier but not for cosmological inference.
+    The monopole is not removed.
+
+    **Binning.** With ``n_bins=k`` the multipoles :math:`0, \dots,
+    \ell_{\max}` are split into ``k`` non-empty bins (evenly spaced in
+    :math:`\log(\ell + 1)` if ``log``, else in :math:`\ell`; edges in
+    ``bin_edges_``), and the spectrum is averaged in each bin, which gives
+    a classifier a few well-measured features.
+
+    **Channels.** Maps of shape ``(n_samples, n_channels, n_pixels)`` give
+    the auto-spectrum of each channel and, with ``cross_spectra=True``, the
+    cross-spectra of each pair of channels, concatenated.
+
+    The DeepSphere paper feeds :math:`\ell(\ell+1) C_\ell`
+    (``ell_factor=True``), z-scored by a
+    :class:`~sklearn.preprocessing.StandardScaler`, to a linear SVM.
+
+    Parameters
+    ----------
+    nside : int or None, default=None
+        Resolution of the maps. ``None`` infers it from the number of pixels
+        of full-sky maps; required with ``pixels``.
+
+    pixels : array-like of int or None, default=None
+        Index of the observed pixel in each column of a partial-sky map, in
+        the ordering given by ``nest``. ``None`` means full-sky maps.
+
+    nest : bool, default=False
+        Whether the maps (or ``pixels``) use the NESTED ordering; RING
+        otherwise, as in healpy.
+
+    lmax : int or None, default=None
+        Largest multipole. ``None`` means ``3 * nside - 1``, healpy's
+        default.
+
+    n_bins : int or None, default=None
+        Number of multipole bins, at most ``lmax + 1``. ``None`` returns one
+        feature per multipole.
+
+    log : bool, default=True
+        Space the multipole bins logarithmically (in :math:`\ell + 1`), else
+        linearly. Ignored when ``n_bins=None``.
+
+    ell_factor : bool, default=False
+        Multiply :math:`C_\ell` by :math:`\ell(\ell+1)` before binning, as
+        in the DeepSphere paper; this flattens the spectrum of most
+        cosmological fields. The default returns :math:`C_\ell` as healpy.
+
+    cross_spectra : bool, default=False
+        For multi-channel maps, also return the cross-spectrum of each pair
+        of channels. Its sky fraction is that of the pixels observed in both.
+
+    iter : int, default=0
+        Number of iterations of healpy's ``map2alm``. Iterations refine the
+        :math:`a_{\ell m}` near :math:`\ell_{\max} = 3\,n_\mathrm{side}`
+        but cost one more pair of transforms each (``iter=3``, healpy's
+        default, is about six times slower); 0 is accurate enough for
+        features.
+
+    ignore_masked : bool, default=False
+        If True, treat NaN and ``healpy.UNSEEN`` pixels as unobserved (see
+        partial sky above). If False, maps with such pixels raise a
+        ValueError.
+
+    n_jobs : int or None, default=None
+        Number of maps transformed in parallel with joblib. ``None`` means 1
+        unless in a :func:`joblib.parallel_config` context; -1 means all
+        processors. healpy's transforms already use several cores through
+        OpenMP (``OMP_NUM_THREADS``), so ``n_jobs`` pays off mostly with
+        many cores. healpy holds the GIL: only the default, process-based
+        joblib backend runs maps in parallel, and starting its workers
+        costs a few seconds once.
+
+    Attributes
+    ----------
+    nside_ : int
+        Resolution of the maps.
+
+    lmax_ : int
+        Largest multipole.
+
+    bin_edges_ : ndarray of int of shape (n_bins + 1,)
+        Bin ``i`` averages the multipoles ``bin_edges_[i] <= ell <
+        bin_edges_[i + 1]``. Without binning, ``arange(lmax_ + 2)``.
+
+    n_channels_ : int
+        Number of channels of the maps seen in ``fit``.
+
+    n_features_in_ : int
+        Number of pixels per map (the last axis of ``X``; ``X.shape[1]`` for
+        2-D input).
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the pixels seen during ``fit``. Defined only when ``X`` has
+        feature names that are all strings.
+
+    See Also
+    --------
+    HistogramFeatures : Histogram of the pixel values of each map.
+    healpy.anafast : Power spectrum of one full-sky map.
+
+    Examples
+    --------
+    >>> import healpy as hp
+    >>> import numpy as np
+    >>> from skdeepsphere import PowerSpectrumFeatures
+    >>> maps = np.random.default_rng(0).standard_normal((3, 768))
+    >>> spectrum = PowerSpectrumFeatures().fit(maps)
+    >>> features = spectrum.transform(maps)
+    >>> features.shape
+    (3, 24)
+    >>> np.allclose(features[0], hp.anafast(maps[0], iter=0))
+    True
+    >>> binned = PowerSpectrumFeatures(n_bins=4, ell_factor=True).fit(maps)
+    >>> binned.bin_edges_
+    array([ 0,  1,  4, 10, 24])
+    >>> binned.get_feature_names_out()
+    array(['psd_bin_0', 'psd_bin_1', 'psd_bin_2', 'psd_bin_3'], dtype=object)
+    """
+
+    _parameter_constraints: dict = {
+        "nside": [Interval(Integral, 1, None, closed="left"), None],
+        "pixels": ["array-like", None],
+        "nest": ["boolean"],
+        "lmax": [Interval(Integral, 0, None, closed="left"), None],
+        "n_bins": [Interval(Integral, 1, None, closed="left"), None],
+        "log": ["boolean"],
+        "ell_factor": ["boolean"],
+        "cross_spectra": ["boolean"],
+        "iter": [Interval(Integral, 0, None, closed="left")],
+        "ignore_masked": ["boolean"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        nside=None,
+        pixels=None,
+        nest=False,
+        lmax=None,
+        n_bins=None,
+        log=True,
+        ell_factor=False,
+        cross_spectra=False,
+        iter=0,
+        ignore_masked=False,
+        n_jobs=None,
+    ):
+        self.nside = nside
+        self.pixels = pixels
+        self.nest = nest
+        self.lmax = lmax
+        self.n_bins = n_bins
+        self.log = log
+        self.ell_factor = ell_factor
+        self.cross_spectra = cross_spectra
+        self.iter = iter
+        self.ignore_masked = ignore_masked
+        self.n_jobs = n_jobs
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the geometry of the maps and set the multipole bins.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+            Training maps: full sky (``12 * nside**2`` pixels) or the
+            ``pixels`` of a partial sky.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted transformer.
+        """
+        maps, _ = _validate_maps(self, X, reset=True, ignore_masked=self.ignore_masked)
+        self.nside_ = infer_nside(maps.shape[-1], self.nside, self.pixels)
+        order, nested_pixels = nested_order(self.nside_, self.pixels, self.nest)
+        # RING index of each column: healpy's transforms want RING maps.
+        ring_pixels = np.empty_like(order)
+        ring_pixels[order] = hp.nest2ring(self.nside_, nested_pixels)
+        if np.array_equal(ring_pixels, np.arange(hp.nside2npix(self.nside_))):
+            ring_pixels = None  # a full sky in RING order needs no reordering
+        self._ring_pixels = ring_pixels
+        self.lmax_ = 3 * self.nside_ - 1 if self.lmax is None else int(self.lmax)
+        n_ell = self.lmax_ + 1
+        if self.n_bins is None:
+            self.bin_edges_ = np.arange(n_ell + 1)
+        elif self.n_bins > n_ell:
+            raise ValueError(
+                f"n_bins={self.n_bins} exceeds the {n_ell} multipoles "
+                f"0, ..., lmax={self.lmax_}"
+            )
+        else:
+            self.bin_edges_ = _multipole_bin_edges(self.lmax_, self.n_bins, self.log)
+        return self
+
+    def transform(self, X):
+        """Power spectrum of each map (of each channel, concatenated).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+            Maps with the geometry and channels seen in ``fit``.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_spectra * n_bins)
+            Binned spectra, spectrum after spectrum: the auto-spectra of the
+            channels, then (``cross_spectra=True``) the cross-spectra of the
+            pairs ``(0, 1), (0, 2), ..., (1, 2), ...``. Without binning,
+            ``n_bins = lmax_ + 1``.
+        """
+        check_is_fitted(self)
+        maps, masked = _validate_maps(
+            self, X, reset=False, ignore_masked=self.ignore_masked
+        )
+        npix = hp.nside2npix(self.nside_)
+        pairs = [pair for pair, _ in self._spectra()]
+        spectra = Parallel(n_jobs=self.n_jobs)(
+            delayed(_pseudo_spectra)(
+                m, mask, self._ring_pixels, npix, self.lmax_, self.iter, pairs
+            )
+            for m, mask in zip(maps, masked)
+        )
+        spectra = np.stack(spectra)
+        if self.ell_factor:
+            ell = np.arange(self.lmax_ + 1)
+            spectra *= ell * (ell + 1)
+        edges = self.bin_edges_
+        features = np.add.reduceat(spectra, edges[:-1], axis=-1) / np.diff(edges)
+        return features.reshape(len(features), -1)
+
+    def _spectra(self):
+        """Channel pair and name of each spectrum, in output order."""
+        channels = np.arange(self.n_channels_)
+        spectra = [((c, c), f"ch{c}") for c in channels]
+        if self.cross_spectra:
+            spectra += [
+                ((i, j), f"ch{i}xch{j}") for i in channels for j in channels if i < j
+            ]
+        return spectra
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features.
+
+        ``psd_ell_<ell>`` when each bin is one multipole (``n_bins=None``),
+        ``psd_bin_<i>`` otherwise. With
+        several channels the names are prefixed by the spectrum:
+        ``ch<c>_psd_ell_<ell>`` for auto-spectra, ``ch<i>xch<j>_...`` for
+        cross-spectra.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked for consistency with ``fit``: the output names do
+            not depend on them.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            Names of the output features.
+        """
+        check_is_fitted(self)
+        _check_input_features(self, input_features)
+        n_bins = len(self.bin_edges_) - 1
+        if n_bins == self.lmax_ + 1:
+            names = [f"psd_ell_{ell}" for ell in np.arange(n_bins)]
+        else:
+            names = [f"psd_bin_{i}" for i in np.arange(n_bins)]
+        return _feature_names(names, [name for _, name in self._spectra()])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.ignore_masked
+        return tags
