@@ -46,6 +46,70 @@ def _chebyshev_terms(laplacian, x, cheb_order):
         yield current
 
 
+class _ChebyshevFilter(torch.autograd.Function):
+    r"""``sum_k T_k(L) x theta_k + b`` with a hand-written backward.
+
+    Forward: the K terms are separate contiguous (n_pixels, batch * C_in)
+    blocks, each produced by one fused kernel pass, and the filter is K
+    accumulating ``addmm`` (no stacked copy of the basis). Backward: the
+    input gradient :math:`\sum_k T_k(L) G_k` with :math:`G_k = G \theta_k^T`
+    is evaluated by Clenshaw's recurrence
+    :math:`b_k = G_k + 2 L b_{k+1} - b_{k+2}`, one fused pass per order plus
+    an in-place ``addmm``, so that no :math:`G_k` is ever stored. Fewer and
+    smaller temporaries matter on CPU, where fresh memory costs page faults.
+    Returns the output as (n_pixels * batch, C_out).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, operator):
+        batch, channels, n_pixels = x.shape
+        cheb_order, _, out_channels = weight.shape
+        rows = n_pixels * batch
+        first = torch.empty(n_pixels, batch * channels, dtype=x.dtype, device=x.device)
+        first.view(n_pixels, batch, channels).copy_(x.permute(2, 0, 1))
+        terms = [first]
+        for k in range(1, cheb_order):
+            previous = terms[-2] if k > 1 else None
+            terms.append(operator._kernel(terms[-1], 2.0 if k > 1 else 1.0, previous, 1.0))
+        if bias is None:
+            out = terms[0].view(rows, channels) @ weight[0]
+        else:
+            out = torch.addmm(bias, terms[0].view(rows, channels), weight[0])
+        for k in range(1, cheb_order):
+            out.addmm_(terms[k].view(rows, channels), weight[k])
+        ctx.operator = operator
+        ctx.has_bias = bias is not None
+        ctx.shape = (batch, channels, n_pixels)
+        ctx.save_for_backward(weight, *terms)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        weight, *terms = ctx.saved_tensors
+        batch, channels, n_pixels = ctx.shape
+        cheb_order = weight.shape[0]
+        rows = n_pixels * batch
+        grad = grad.contiguous()
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.stack([term.view(rows, channels).T @ grad for term in terms])
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad.sum(0)
+        if ctx.needs_input_grad[0]:
+            kernel = ctx.operator._kernel
+            # Clenshaw: b_{K-1} = G_{K-1}; b_k = G_k + 2 L b_{k+1} - b_{k+2};
+            # result = G_0 + L b_1 - b_2 (b_K = 0).
+            # Three rolling buffers: the one two steps old is free again.
+            free, later, latest = None, None, (grad @ weight[-1].T).view(n_pixels, -1)
+            for k in range(cheb_order - 2, -1, -1):
+                current = kernel(latest, 2.0 if k > 0 else 1.0, later, 1.0, out=free)
+                current.view(rows, channels).addmm_(grad, weight[k].T)
+                free, later, latest = later, latest, current
+            grad_x = latest.view(n_pixels, batch, channels).permute(1, 2, 0)
+        return grad_x, grad_weight, grad_bias, None
+
+
 class ChebConv(nn.Module):
     r"""Graph convolution with a Chebyshev polynomial filter.
 
@@ -102,17 +166,15 @@ class ChebConv(nn.Module):
     def forward(self, x):
         """Filter ``x`` of shape (batch, in_channels, n_pixels)."""
         batch, channels, n_pixels = x.shape
-        signals = x.permute(2, 0, 1).reshape(n_pixels, batch * channels)
-        # Stacking the terms as (pixel, batch, k, channel) turns the filter
-        # into a single matrix product with a K * C_in inner dimension.
-        terms = [term.view(n_pixels, batch, channels)
-                 for term in _chebyshev_terms(self.laplacian, signals, self.cheb_order)]
-        basis = torch.stack(terms, dim=2).view(n_pixels * batch, -1)
-        weight = self.weight.reshape(self.cheb_order * channels, self.out_channels)
-        if self.bias is None:
-            out = basis @ weight
+        if isinstance(self.laplacian, SparseLaplacian):
+            out = _ChebyshevFilter.apply(x, self.weight, self.bias, self.laplacian)
         else:
-            out = torch.addmm(self.bias, basis, weight)
+            signals = x.permute(2, 0, 1).reshape(n_pixels, batch * channels)
+            basis = chebyshev_basis(self.laplacian, signals, self.cheb_order)
+            basis = basis.view(self.cheb_order, n_pixels * batch, channels)
+            out = torch.einsum("kri,kio->ro", basis, self.weight)
+            if self.bias is not None:
+                out = out + self.bias
         return out.view(n_pixels, batch, self.out_channels).permute(1, 2, 0).contiguous()
 
     def extra_repr(self):

@@ -45,16 +45,18 @@ _compiled_kernel = None
 _compile_failed = False
 
 
-def _gather_step(x, neighbours, weights, alpha, prev, beta):
-    """``alpha * L x - beta * prev`` with ``L`` in ELL layout.
+def _gather_step(x, neighbours, weights, alpha, prev, beta, out):
+    """``out = alpha * L x - beta * prev`` with ``L`` in ELL layout.
 
     Written as an unrolled sum over neighbour slots so that inductor fuses it
-    into a single loop over pixels, vectorised over the contiguous signals.
+    into a single loop over pixels, vectorised over the contiguous signals,
+    that writes straight into ``out``.
     """
     y = weights[:, 0:1] * x[neighbours[:, 0]]
     for slot in range(1, neighbours.shape[1]):
         y = y + weights[:, slot:slot + 1] * x[neighbours[:, slot]]
-    return alpha * y - beta * prev
+    out.copy_(alpha * y - beta * prev)
+    return out
 
 
 def _compile_mode(numel):
@@ -179,22 +181,28 @@ class SparseLaplacian(nn.Module):
              self.neighbours.numpy().ravel(), np.arange(0, n * width + 1, width)),
             shape=(n, n))
 
-    def _kernel(self, x, alpha, prev, beta):
-        """``alpha * L x - beta * prev`` (``prev`` may be ``None``), no autograd."""
+    def _kernel(self, x, alpha, prev, beta, out=None):
+        """``alpha * L x - beta * prev`` (``prev`` may be ``None``), no autograd.
+
+        ``x`` and ``prev`` are contiguous (n_pixels, n_signals); the result is
+        written into ``out`` (a fresh tensor if ``None``, never ``x``).
+        """
+        x = x.detach()
+        if out is None:
+            out = torch.empty_like(x)
         if x.device.type == "cpu" and _compile_mode(x.numel()):
             # Detached inputs and 0-d scalars keep the guards stable: the only
             # variants compiled are L x (prev is x) and the recursion step.
             scalars = torch.tensor([alpha, beta], dtype=x.dtype)
-            x = x.detach()
-            out = _run_compiled(x, self.neighbours, self.weights.to(x.dtype), scalars[0],
-                                x if prev is None else prev.detach(), scalars[1])
-            if out is not None:
+            done = _run_compiled(x, self.neighbours, self.weights.to(x.dtype), scalars[0],
+                                 x if prev is None else prev.detach(), scalars[1], out)
+            if done is not None:
                 return out
         if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
             matrix = self._scipy_matrix(x.numpy().dtype)
-            out = torch.from_numpy(matrix @ x.detach().numpy())
+            out.copy_(torch.from_numpy(matrix @ x.numpy()))
         else:
-            out = torch.sparse.mm(self.matrix(x.dtype), x)
+            out.copy_(torch.sparse.mm(self.matrix(x.dtype), x))
         if alpha != 1:
             out.mul_(alpha)
         if prev is not None and beta != 0:
