@@ -326,7 +326,8 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
         raise TypeError(
             "sparse input is not supported: pass maps as a dense array"
         )
-    if np.iscomplexobj(X):
+    raw = X if hasattr(X, "dtype") else np.asarray(X)
+    if np.issubdtype(raw.dtype, np.complexfloating):
         raise ValueError("Complex data not supported: maps must be real")
     try:
         maps = np.asarray(X, dtype=dtype)
@@ -336,9 +337,12 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
     if maps.ndim == 2:
         maps = maps[:, None, :]
     if maps.ndim != 3:
+        hint = (" Reshape your data with array.reshape(1, -1) if it contains a "
+                "single map." if maps.ndim == 1 else "")
         raise ValueError(
             "maps must have shape (n_samples, n_pixels) or "
-            f"(n_samples, n_channels, n_pixels), got an array of shape {maps.shape}"
+            f"(n_samples, n_channels, n_pixels), got an array of shape {maps.shape}."
+            + hint
         )
     if maps.shape[0] < 1:
         raise ValueError(
