@@ -193,7 +193,7 @@ class SparseLaplacian(nn.Module):
         if x.device.type == "cpu" and _compile_mode(x.numel()):
             # Detached inputs and 0-d scalars keep the guards stable: the only
             # variants compiled are L x (prev is x) and the recursion step.
-            scalars = torch.tensor([alpha, beta], dtype=x.dtype)
+            scalars = torch.tensor([alpha, 0.0 if prev is None else beta], dtype=x.dtype)
             done = _run_compiled(x, self.neighbours, self.weights.to(x.dtype), scalars[0],
                                  x if prev is None else prev.detach(), scalars[1], out)
             if done is not None:
