@@ -1,0 +1,20 @@
+"""Simulated convergence maps and loaders for the user's own HEALPix maps.
+
+- :func:`make_convergence_maps`: two cosmologies with equal power spectra
+  but different non-Gaussian statistics (classification).
+- :func:`make_convergence_regression`: tomographic maps whose statistics
+  depend on :math:`\\Omega_m` and :math:`\\sigma_8` (regression).
+- :func:`load_healpix_maps`: FITS files to an array for the estimators.
+- :func:`extract_patches`: full-sky maps to DeepSphere's nested patches.
+"""
+
+from ._convergence import make_convergence_maps, make_convergence_regression
+from ._loaders import load_healpix_maps
+from ._patches import extract_patches
+
+__all__ = [
+    "make_convergence_maps",
+    "make_convergence_regression",
+    "load_healpix_maps",
+    "extract_patches",
+]

@@ -1,0 +1,456 @@
+"""Tests of skdeepsphere.datasets: generators, FITS loader, patches."""
+
+import doctest
+
+import healpy as hp
+import numpy as np
+import pytest
+from scipy.stats import skew
+
+from skdeepsphere import datasets
+from skdeepsphere.datasets import (
+    extract_patches,
+    load_healpix_maps,
+    make_convergence_maps,
+    make_convergence_regression,
+)
+from skdeepsphere.datasets import _convergence, _loaders, _patches
+from skdeepsphere.healpix import patch_pixels
+
+
+@pytest.mark.parametrize("module", [_convergence, _loaders, _patches])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_public_api():
+    assert sorted(datasets.__all__) == sorted(
+        [
+            "make_convergence_maps",
+            "make_convergence_regression",
+            "load_healpix_maps",
+            "extract_patches",
+        ]
+    )
+
+
+# --- make_convergence_maps ---------------------------------------------------
+
+
+@pytest.mark.parametrize("nside", [8, 16])
+@pytest.mark.parametrize("nest", [False, True])
+def test_convergence_maps_shapes(nside, nest):
+    X, y = make_convergence_maps(5, nside, nest=nest, random_state=0)
+    assert X.shape == (5, 12 * nside**2) and X.dtype == np.float32
+    assert y.shape == (5,) and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [3, 2]
+    assert np.isfinite(X).all()
+
+
+@pytest.mark.parametrize("order", [1, 2, 4])
+@pytest.mark.parametrize("nest", [False, True])
+def test_convergence_maps_patches(order, nest):
+    nside = 8
+    full, y_full = make_convergence_maps(3, nside, nest=nest, random_state=1)
+    X, y, pixels = make_convergence_maps(3, nside, order=order, nest=nest, random_state=1)
+    n_patches = 12 * order**2
+    assert X.shape == (3 * n_patches, (nside // order) ** 2) and X.dtype == np.float32
+    np.testing.assert_array_equal(y, np.repeat(y_full, n_patches))
+    np.testing.assert_array_equal(pixels, patch_pixels(nside, order, nest=nest))
+    # patch p of map i is the map's values at pixels[p]
+    np.testing.assert_array_equal(X.reshape(3, n_patches, -1), full[:, pixels])
+
+
+def test_convergence_maps_nest_is_a_reordering():
+    ring, y_ring = make_convergence_maps(2, 8, random_state=3)
+    nested, y_nested = make_convergence_maps(2, 8, nest=True, random_state=3)
+    np.testing.assert_array_equal(y_ring, y_nested)
+    np.testing.assert_array_equal(nested, hp.reorder(ring, r2n=True))
+
+
+def test_convergence_maps_determinism():
+    a, ya = make_convergence_maps(4, 8, random_state=42)
+    b, yb = make_convergence_maps(4, 8, random_state=np.random.RandomState(42))
+    c, _ = make_convergence_maps(4, 8, random_state=43)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ya, yb)
+    assert not np.allclose(a, c)
+
+
+def test_noise_is_scaled_white_noise_on_the_same_signal():
+    nside = 16
+    clean, y0 = make_convergence_maps(6, nside, random_state=7)
+    noisy1, y1 = make_convergence_maps(6, nside, noise_level=1.0, random_state=7)
+    noisy2, _ = make_convergence_maps(6, nside, noise_level=2.0, random_state=7)
+    np.testing.assert_array_equal(y0, y1)
+    noise1 = noisy1.astype(float) - clean
+    noise2 = noisy2.astype(float) - clean
+    np.testing.assert_allclose(noise2, 2 * noise1, atol=1e-5)
+    assert abs(noise1.std() - 1.0) < 0.02
+    assert abs(noise1.mean()) < 0.02
+    # white: no correlation between neighbouring pixels
+    assert abs(np.corrcoef(noise1[:, :-1].ravel(), noise1[:, 1:].ravel())[0, 1]) < 0.02
+
+
+@pytest.fixture(scope="module")
+def two_classes():
+    """20 full-sky maps per class at nside 32 (about 2 s)."""
+    return make_convergence_maps(40, 32, random_state=1)
+
+
+def _binned_spectra(maps, nside):
+    lmax = 3 * nside - 1
+    cl = np.array([hp.anafast(m.astype(float), lmax=lmax) for m in maps])
+    edges = np.unique(np.geomspace(2, lmax + 1, 7).astype(int))
+    return np.add.reduceat(cl, edges[:-1], axis=1)[:, : len(edges) - 1], edges
+
+
+def test_power_spectra_agree_within_cosmic_variance(two_classes):
+    X, y = two_classes
+    nside = 32
+    spectra, edges = _binned_spectra(X, nside)
+    mean0, mean1 = spectra[y == 0].mean(0), spectra[y == 1].mean(0)
+    scatter = spectra.std(0)
+    assert np.all(np.abs(mean0 - mean1) < scatter)
+
+    # Both agree with the analytic spectrum (smoothing kernel included).
+    lmax = 3 * nside - 1
+    band = int(_convergence._BAND_FACTOR * 3 * nside)
+    cl = _convergence.convergence_spectrum(nside, band - 1)
+    ell = np.arange(lmax + 1)
+    beam = np.exp(-0.5 * ell * (ell + 1) * hp.nside2resol(nside) ** 2)
+    target = cl[: lmax + 1] * beam**2 / _convergence._smoothed_variance(cl, nside, 1.0)
+    target = np.add.reduceat(target, edges[:-1])[: len(edges) - 1]
+    for label in (0, 1):
+        class_spectra = spectra[y == label]
+        error = class_spectra.std(0) / np.sqrt(len(class_spectra))
+        assert np.all(np.abs(class_spectra.mean(0) - target) < 3 * error + 0.02 * target)
+
+
+def test_higher_order_statistics_differ(two_classes):
+    X, y = two_classes
+    skewness = skew(X, axis=1)
+    s0, s1 = skewness[y == 0], skewness[y == 1]
+    # class 1 (smaller shift) is clearly more skewed: every map of it
+    assert s1.min() > s0.max()
+    assert s1.mean() - s0.mean() > 5 * np.hypot(s0.std(), s1.std()) / np.sqrt(len(s0))
+    # and its histogram has a lighter lower tail (bounded by -shift)
+    lower_tail = (X < -1.5).mean(axis=1)
+    assert lower_tail[y == 0].mean() > 10 * lower_tail[y == 1].mean()
+    # both have unit variance in expectation
+    np.testing.assert_allclose(X.var(axis=1).mean(), 1.0, atol=0.1)
+
+
+@pytest.mark.parametrize("shift", [3.0, 1.0])
+def test_unsmoothed_skewness_matches_lognormal_theory(shift):
+    X, y = make_convergence_maps(
+        20, 32, shifts=(shift, shift), smoothing=0.0, random_state=5
+    )
+    skewness = skew(X, axis=1)
+    expected = 3 / shift + 1 / shift**3
+    error = skewness.std() / np.sqrt(len(skewness))
+    assert abs(skewness.mean() - expected) < 3 * error + 0.02 * expected
+    # the field is bounded below by -shift
+    assert X.min() >= -shift * 1.001
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"n_samples": 0}, ValueError),
+        ({"n_samples": 2.5}, TypeError),
+        ({"nside": 12}, ValueError),
+        ({"nside": 8.0}, TypeError),
+        ({"noise_level": -1.0}, ValueError),
+        ({"noise_level": np.nan}, ValueError),
+        ({"noise_level": "high"}, TypeError),
+        ({"smoothing": -0.5}, ValueError),
+        ({"order": 3}, ValueError),
+        ({"order": 16}, ValueError),
+        ({"order": 2.0}, TypeError),
+        ({"nest": "yes"}, TypeError),
+        ({"shifts": (1.0,)}, ValueError),
+        ({"shifts": (1.0, 0.0)}, ValueError),
+        ({"shifts": 2.0}, TypeError),
+    ],
+)
+def test_convergence_maps_rejects_bad_arguments(kwargs, error):
+    arguments = {"n_samples": 2, "nside": 8, **kwargs}
+    with pytest.raises(error):
+        make_convergence_maps(arguments.pop("n_samples"), arguments.pop("nside"), **arguments)
+
+
+def test_order_error_names_order():
+    with pytest.raises(ValueError, match="order"):
+        make_convergence_maps(2, 8, order=3)
+
+
+# --- make_convergence_regression ---------------------------------------------
+
+
+@pytest.mark.parametrize("n_channels", [1, 3])
+@pytest.mark.parametrize("order", [None, 2])
+def test_regression_shapes(n_channels, order):
+    nside = 8
+    result = make_convergence_regression(
+        4, nside, n_channels=n_channels, order=order, random_state=0
+    )
+    X, y = result[:2]
+    n_patches = 1 if order is None else 12 * order**2
+    n_pixels = 12 * nside**2 // n_patches
+    assert X.shape == (4 * n_patches, n_channels, n_pixels) and X.dtype == np.float32
+    assert y.shape == (4 * n_patches, 2) and y.dtype == np.float64
+    assert np.all((y[:, 0] >= 0.2) & (y[:, 0] <= 0.4))
+    assert np.all((y[:, 1] >= 0.6) & (y[:, 1] <= 1.0))
+    if order is not None:
+        full, y_full = make_convergence_regression(
+            4, nside, n_channels=n_channels, random_state=0
+        )
+        pixels = result[2]
+        np.testing.assert_array_equal(y, np.repeat(y_full, n_patches, axis=0))
+        np.testing.assert_array_equal(
+            X.reshape(4, n_patches, n_channels, -1),
+            full[:, :, pixels].transpose(0, 2, 1, 3),
+        )
+
+
+@pytest.mark.parametrize(
+    "omega_m, sigma_8, expected",
+    [(0.31, (0.7, 0.9), [(0.7, 0.9)]), ((0.25, 0.35), 0.8, [(0.25, 0.35)])],
+)
+def test_regression_fixed_parameter(omega_m, sigma_8, expected):
+    _, y = make_convergence_regression(
+        5, 8, omega_m=omega_m, sigma_8=sigma_8, random_state=0
+    )
+    assert y.shape == (5, 1)
+    low, high = expected[0]
+    assert np.all((y >= low) & (y <= high))
+
+
+def test_regression_determinism():
+    a, ya = make_convergence_regression(3, 8, random_state=11)
+    b, yb = make_convergence_regression(3, 8, random_state=11)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ya, yb)
+
+
+@pytest.fixture(scope="module")
+def regression_maps():
+    return make_convergence_regression(30, 16, n_channels=3, random_state=2)
+
+
+def test_regression_statistics_follow_the_parameters(regression_maps):
+    X, y = regression_maps
+    omega_m, sigma_8 = y.T
+    deepest = X[:, -1].astype(float)
+    # the amplitude measures sigma_8 * omega_m**0.59 ...
+    amplitude = sigma_8 / 0.82 * (omega_m / 0.31) ** _convergence._DEGENERACY_EXPONENT
+    assert np.corrcoef(deepest.std(axis=1), amplitude)[0, 1] > 0.9
+    # ... and the skewness breaks the degeneracy
+    non_gaussianity = sigma_8 * omega_m ** (_convergence._DEGENERACY_EXPONENT - 1)
+    assert np.corrcoef(skew(deepest, axis=1), non_gaussianity)[0, 1] > 0.7
+
+
+def test_regression_channels_are_correlated_and_grow(regression_maps):
+    X, _ = regression_maps
+    X = X.astype(float)
+    std = X.std(axis=(0, 2))
+    assert np.all(np.diff(std) > 0)
+    for low, high in [(0, 1), (1, 2), (0, 2)]:
+        corr = np.mean([np.corrcoef(m[low], m[high])[0, 1] for m in X])
+        # Gaussian correlation sqrt((low + 1) / (high + 1)), a bit less after
+        # the lognormal transform
+        assert 0.5 * np.sqrt((low + 1) / (high + 1)) < corr <= np.sqrt((low + 1) / (high + 1)) + 0.05
+
+
+def test_regression_noise_is_relative_to_each_bin():
+    clean, _ = make_convergence_regression(4, 16, n_channels=2, random_state=4)
+    noisy, _ = make_convergence_regression(
+        4, 16, n_channels=2, noise_level=1.0, random_state=4
+    )
+    noise = noisy.astype(float) - clean
+    np.testing.assert_allclose(noise.std(axis=(0, 2)), [0.5, 1.0], rtol=0.03)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"n_channels": 0}, ValueError),
+        ({"n_channels": 1.5}, TypeError),
+        ({"omega_m": (0.4, 0.2)}, ValueError),
+        ({"omega_m": (0.2,)}, TypeError),
+        ({"omega_m": 0.3, "sigma_8": 0.8}, ValueError),
+        ({"sigma_8": -0.8}, ValueError),
+        ({"shift": 0.0}, ValueError),
+        ({"noise_level": -1.0}, ValueError),
+        ({"order": 16}, ValueError),
+    ],
+)
+def test_regression_rejects_bad_arguments(kwargs, error):
+    with pytest.raises(error):
+        make_convergence_regression(2, 8, **kwargs)
+
+
+# --- load_healpix_maps -------------------------------------------------------
+
+
+@pytest.fixture
+def ring_maps():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((2, hp.nside2npix(8)))
+
+
+def _write(path, ring_map, nest):
+    """Write a RING map with healpy in the given file ordering."""
+    data = hp.reorder(ring_map, r2n=True) if nest else ring_map
+    hp.write_map(str(path), data, nest=nest, dtype=np.float64)
+    return path
+
+
+@pytest.mark.parametrize("file_nest", [False, True])
+@pytest.mark.parametrize("nest", [False, True])
+def test_fits_round_trip(tmp_path, ring_maps, file_nest, nest):
+    paths = [
+        _write(tmp_path / f"map{i}.fits", m, file_nest) for i, m in enumerate(ring_maps)
+    ]
+    maps = load_healpix_maps(paths, nest=nest, dtype=np.float64)
+    expected = hp.reorder(ring_maps, r2n=True) if nest else ring_maps
+    assert maps.shape == (2, hp.nside2npix(8))
+    np.testing.assert_array_equal(maps, expected)
+
+
+def test_fits_mixed_orderings_and_default_dtype(tmp_path, ring_maps):
+    paths = [
+        str(_write(tmp_path / "ring.fits", ring_maps[0], False)),
+        _write(tmp_path / "nest.fits", ring_maps[1], True),
+    ]
+    maps = load_healpix_maps(paths)
+    assert maps.dtype == np.float32
+    np.testing.assert_allclose(maps, ring_maps, rtol=1e-6)
+    single = load_healpix_maps(paths[0], dtype=np.float64)
+    np.testing.assert_array_equal(single, ring_maps[:1])
+
+
+@pytest.mark.parametrize("nest", [False, True])
+@pytest.mark.parametrize("nside_out", [4, 16])
+def test_fits_regrade(tmp_path, ring_maps, nest, nside_out):
+    path = _write(tmp_path / "map.fits", ring_maps[0], True)
+    maps = load_healpix_maps(path, nside=nside_out, nest=nest, dtype=np.float64)
+    expected = hp.ud_grade(ring_maps[0], nside_out)
+    if nest:
+        expected = hp.reorder(expected, r2n=True)
+    np.testing.assert_allclose(maps[0], expected)
+
+
+def test_fits_regrade_mixes_resolutions(tmp_path, ring_maps):
+    low = hp.ud_grade(ring_maps[0], 4)
+    paths = [
+        _write(tmp_path / "high.fits", ring_maps[0], False),
+        _write(tmp_path / "low.fits", low, True),
+    ]
+    with pytest.raises(ValueError, match="low.fits.*nside=4|nside=4"):
+        load_healpix_maps(paths)
+    maps = load_healpix_maps(paths, nside=4, dtype=np.float64)
+    np.testing.assert_allclose(maps, [low, low])
+
+
+def test_fits_fields_become_channels(tmp_path, ring_maps):
+    path = tmp_path / "two.fits"
+    hp.write_map(str(path), ring_maps, nest=False, dtype=np.float64)
+    for field in [(0, 1), None]:
+        maps = load_healpix_maps([path, path], field=field, dtype=np.float64)
+        assert maps.shape == (2, 2, hp.nside2npix(8))
+        np.testing.assert_array_equal(maps[1], ring_maps)
+    second = load_healpix_maps(path, field=1, dtype=np.float64)
+    np.testing.assert_array_equal(second, ring_maps[1:])
+    with pytest.raises(ValueError, match="two.fits"):
+        load_healpix_maps(path, field=5)
+
+
+def test_fits_unseen_becomes_nan(tmp_path, ring_maps):
+    masked = ring_maps[0].copy()
+    masked[:10] = hp.UNSEEN
+    path = _write(tmp_path / "masked.fits", masked, False)
+    maps = load_healpix_maps(path, dtype=np.float64)
+    assert np.isnan(maps[0, :10]).all()
+    np.testing.assert_array_equal(maps[0, 10:], masked[10:])
+
+
+def test_fits_errors_name_the_file(tmp_path, ring_maps):
+    missing = tmp_path / "missing.fits"
+    with pytest.raises(FileNotFoundError, match="missing.fits"):
+        load_healpix_maps(missing)
+    garbage = tmp_path / "garbage.fits"
+    garbage.write_text("not a FITS file")
+    with pytest.raises(ValueError, match="garbage.fits"):
+        load_healpix_maps(garbage)
+    odd = tmp_path / "odd.fits"
+    hp.write_map(str(odd), np.zeros(hp.nside2npix(3)))
+    with pytest.raises(ValueError, match="odd.fits"):
+        load_healpix_maps(odd)
+    with pytest.raises(ValueError, match="at least one"):
+        load_healpix_maps([])
+    good = _write(tmp_path / "good.fits", ring_maps[0], False)
+    with pytest.raises(ValueError, match="power of 2"):
+        load_healpix_maps(good, nside=6)
+    with pytest.raises(TypeError):
+        load_healpix_maps(good, nest="ring")
+    with pytest.raises(TypeError):
+        load_healpix_maps(good, field=1.5)
+
+
+# --- extract_patches ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("nside, order", [(8, 1), (8, 4), (16, 2), (8, 8)])
+@pytest.mark.parametrize("nest", [False, True])
+def test_patches_reassemble_the_map(nside, order, nest):
+    rng = np.random.default_rng(0)
+    maps = rng.standard_normal((3, hp.nside2npix(nside))).astype(np.float32)
+    patches, pixels = extract_patches(maps, order, nest=nest)
+    n_patches = 12 * order**2
+    assert patches.shape == (3 * n_patches, (nside // order) ** 2)
+    assert patches.dtype == np.float32 and pixels.dtype == np.int64
+    rebuilt = np.full_like(maps, np.nan)
+    rebuilt[:, pixels] = patches.reshape(3, n_patches, -1)
+    np.testing.assert_array_equal(rebuilt, maps)
+
+
+@pytest.mark.parametrize("nest", [False, True])
+def test_patch_pixels_lie_in_their_base_pixel(nest):
+    nside, order = 16, 2
+    _, pixels = extract_patches(np.zeros(hp.nside2npix(nside)), order, nest=nest)
+    theta, phi = hp.pix2ang(nside, pixels, nest=nest)
+    parent = hp.ang2pix(order, theta, phi, nest=True)
+    np.testing.assert_array_equal(parent, np.repeat(np.arange(48)[:, None], 64, axis=1))
+
+
+def test_patches_keep_channels_and_nan():
+    nside, order = 8, 2
+    rng = np.random.default_rng(1)
+    maps = rng.standard_normal((2, 3, hp.nside2npix(nside)))
+    maps[0, 1, 5] = np.nan
+    patches, pixels = extract_patches(maps, order)
+    assert patches.shape == (2 * 48, 3, 16)
+    np.testing.assert_array_equal(patches[48 + 7], maps[1][:, pixels[7]])
+    assert np.isnan(patches).sum() == 1
+    single, _ = extract_patches(maps[0, 0], order)
+    np.testing.assert_array_equal(single, extract_patches(maps[:1, 0], order)[0])
+    integer, _ = extract_patches(np.arange(hp.nside2npix(nside)), order)
+    assert integer.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "maps, order, error",
+    [
+        (np.zeros(768), 3, ValueError),
+        (np.zeros(768), 16, ValueError),
+        (np.zeros(768), 2.0, TypeError),
+        (np.zeros(700), 2, ValueError),
+        (np.zeros((1, 1, 1, 768)), 2, ValueError),
+    ],
+)
+def test_patches_reject_bad_arguments(maps, order, error):
+    with pytest.raises(error):
+        extract_patches(maps, order)
