@@ -53,12 +53,6 @@ def test_compiled_apply_matches_dense(name, monkeypatch):
     _check_apply(LAPLACIANS[name])
 
 
-@pytest.mark.slow
-def test_compiled_apply_matches_dense_knn(monkeypatch):
-    monkeypatch.setenv("SKDEEPSPHERE_COMPILE", "1")
-    _check_apply(LAPLACIANS["knn20"])
-
-
 def _check_apply(laplacian):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((laplacian.shape[0], 6)).astype(np.float32)
