@@ -377,6 +377,17 @@ def test_fits_unseen_becomes_nan(tmp_path, ring_maps):
     np.testing.assert_array_equal(maps[0, 10:], masked[10:])
 
 
+def test_fits_partial_sky_and_column_names(tmp_path):
+    nside = 16
+    ring = np.arange(hp.nside2npix(nside), dtype=float)
+    ring[1000:] = hp.UNSEEN
+    path = tmp_path / "partial.fits"
+    hp.write_map(str(path), [ring, 2 * ring], partial=True, column_names=["A", "B"])
+    maps = load_healpix_maps(path, field="B", nest=True, dtype=np.float64)
+    expected = hp.reorder(np.where(ring == hp.UNSEEN, np.nan, 2 * ring), r2n=True)
+    np.testing.assert_array_equal(maps[0], expected)
+
+
 def test_fits_errors_name_the_file(tmp_path, ring_maps):
     missing = tmp_path / "missing.fits"
     with pytest.raises(FileNotFoundError, match="missing.fits"):

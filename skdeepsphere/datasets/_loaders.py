@@ -78,7 +78,8 @@ def load_healpix_maps(paths, *, nside=None, nest=False, field=0, dtype=np.float3
     Each file is read with :func:`healpy.read_map`, which honours the
     ``ORDERING`` keyword of the file header and converts to the ordering
     asked for by ``nest``, so files written in RING and NESTED ordering can
-    be mixed. Unobserved pixels (``healpy.UNSEEN``) become NaN.
+    be mixed. Unobserved pixels (``healpy.UNSEEN``, and the pixels missing
+    from partial-sky files) become NaN.
 
     Parameters
     ----------
