@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from .sparse import SparseLaplacian
+from .sparse import SparseLaplacian, empty_block
 
 __all__ = ["ChebConv", "chebyshev_basis"]
 
@@ -67,23 +67,24 @@ class _ChebyshevFilter(torch.autograd.Function):
         batch, channels, n_pixels = x.shape
         cheb_order, _, out_channels = weight.shape
         rows = n_pixels * batch
-        first = torch.empty(n_pixels, batch * channels, dtype=x.dtype, device=x.device)
+        first = empty_block((n_pixels, batch * channels), x.dtype, x.device)
         first.copy_(x.reshape(batch * channels, n_pixels).T)
         terms = [first]
         for k in range(1, cheb_order):
             previous = terms[-2] if k > 1 else None
             terms.append(operator._kernel(terms[-1], 2.0 if k > 1 else 1.0, previous, 1.0))
+        out = empty_block((rows, out_channels), x.dtype, x.device)
         if bias is None:
-            out = terms[0].view(rows, channels) @ weight[0]
+            torch.mm(terms[0].view(rows, channels), weight[0], out=out)
         else:
-            out = torch.addmm(bias, terms[0].view(rows, channels), weight[0])
+            torch.addmm(bias, terms[0].view(rows, channels), weight[0], out=out)
         for k in range(1, cheb_order):
             out.addmm_(terms[k].view(rows, channels), weight[k])
         ctx.operator = operator
         ctx.has_bias = bias is not None
         ctx.shape = (batch, channels, n_pixels)
         ctx.save_for_backward(weight, *terms)
-        result = torch.empty(batch, out_channels, n_pixels, dtype=x.dtype, device=x.device)
+        result = empty_block((batch, out_channels, n_pixels), x.dtype, x.device)
         result.view(batch * out_channels, n_pixels).copy_(out.view(n_pixels, -1).T)
         return result
 
@@ -95,8 +96,7 @@ class _ChebyshevFilter(torch.autograd.Function):
         cheb_order = weight.shape[0]
         rows = n_pixels * batch
         out_channels = weight.shape[2]
-        pixel_major = torch.empty(n_pixels, batch * out_channels, dtype=grad.dtype,
-                                  device=grad.device)
+        pixel_major = empty_block((n_pixels, batch * out_channels), grad.dtype, grad.device)
         pixel_major.copy_(grad.reshape(batch * out_channels, n_pixels).T)
         grad = pixel_major.view(rows, out_channels)
         grad_x = grad_weight = grad_bias = None
@@ -109,13 +109,17 @@ class _ChebyshevFilter(torch.autograd.Function):
             # Clenshaw: b_{K-1} = G_{K-1}; b_k = G_k + 2 L b_{k+1} - b_{k+2};
             # result = G_0 + L b_1 - b_2 (b_K = 0).
             # Three rolling buffers: the one two steps old is free again.
-            free, later, latest = None, None, (grad @ weight[-1].T).view(n_pixels, -1)
+            def block():
+                return empty_block((n_pixels, batch * channels), grad.dtype, grad.device)
+
+            latest = torch.mm(grad, weight[-1].T, out=block().view(rows, channels))
+            free, later, latest = None, None, latest.view(n_pixels, -1)
             for k in range(cheb_order - 2, -1, -1):
-                current = kernel(latest, 2.0 if k > 0 else 1.0, later, 1.0, out=free)
+                current = kernel(latest, 2.0 if k > 0 else 1.0, later, 1.0,
+                                 out=block() if free is None else free)
                 current.view(rows, channels).addmm_(grad, weight[k].T)
                 free, later, latest = later, latest, current
-            grad_x = torch.empty(batch, channels, n_pixels, dtype=grad.dtype,
-                                 device=grad.device)
+            grad_x = empty_block((batch, channels, n_pixels), grad.dtype, grad.device)
             grad_x.view(batch * channels, n_pixels).copy_(latest.T)
         return grad_x, grad_weight, grad_bias, None
 
