@@ -11,8 +11,8 @@ weight 0. One application is then a gather of ``k`` contiguous rows and a
 weighted sum, which
 
 - on CPU, for large blocks, :func:`torch.compile` turns into one fused loop
-  vectorised over the signals (about twice as fast as scipy's CSR product
-  and three to four times torch's, see ``benchmarks/README.md``);
+  vectorised over the signals (about 1.8x scipy's CSR product and 2-4x
+  torch's on a 2-core machine, see ``benchmarks/README.md``);
 - on CPU, for small blocks (or when compiling is off or fails), runs as
   scipy's CSR product on numpy views, which needs no compilation;
 - on CUDA, runs as cuSPARSE's CSR product.
