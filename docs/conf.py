@@ -10,6 +10,14 @@ import os
 import sys
 from pathlib import Path
 
+# The examples call healpy's spherical harmonic transforms thousands of times
+# on small maps. Their OpenMP threads spin-wait for each other, and whenever
+# the cores are busy (torch's own thread pool in the same process, other
+# jobs on the machine) each call was measured up to 80x slower than on one
+# thread. One OpenMP thread (set before healpy and torch are loaded) avoids
+# that; gallery_helpers.reset_seeds also pins torch to one thread.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -79,7 +87,6 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
     "doc_module": ("skdeepsphere",),
     "backreferences_dir": "gen_modules/backreferences",
-    "reference_url": {"skdeepsphere": None},
     "show_memory": False,
     "min_reported_time": 0,
     "promote_jupyter_magic": False,
@@ -108,3 +115,22 @@ html_theme_options = {
 html_sidebars = {"install": [], "user_guide": []}
 html_css_files = ["custom.css"]
 html_show_sourcelink = False
+
+
+# -- hooks -------------------------------------------------------------------
+
+
+def _skip_metadata_requests(app, what, name, obj, skip, options):
+    """Hide scikit-learn's generated ``set_*_request`` methods.
+
+    scikit-learn adds them to every estimator for metadata routing; their
+    docstrings point into scikit-learn's own documentation, which is not
+    linked here (no intersphinx).
+    """
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return skip
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_requests)

@@ -161,7 +161,8 @@ for i, (name, (lon, lat)) in enumerate(positions.items()):
     hp.gnomview(kernel, nest=True, rot=(lon, lat), reso=15, xsize=200,
                 fig=fig.number, sub=(1, 3, i + 2), cmap="RdBu_r",
                 min=-kernel.max(), max=kernel.max(), cbar=False,
-                title=f"zoom: {name} (lon {lon:.0f}, lat {lat:.0f})", notext=True)
+                title=f"zoom: {name} (lon {lon:.0f}, lat {lat:.0f})", notext=True,
+                margins=(0.01, 0.0, 0.01, 0.08))
 
 # %%
 # The two kernels look alike although the pixels around the pole are laid
