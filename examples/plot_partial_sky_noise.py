@@ -43,7 +43,7 @@ from skdeepsphere import (
 )
 from skdeepsphere.datasets import make_convergence_maps
 
-# sphx_glr_thumbnail_number = 2
+# sphinx_gallery_thumbnail_number = 2
 nside, order, n_maps = 32, 2, 16
 X, y, pixels = make_convergence_maps(n_maps, nside, order=order, random_state=0)
 n_patches = len(pixels)
