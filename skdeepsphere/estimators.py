@@ -365,7 +365,7 @@ _ATTRIBUTES_DOC = """
         Pixels per map.
     n_channels_ : int
         Channels per map.
-    input_mean_, input_scale_ : ndarray of shape (n_channels_,)
+    input_mean_, input_scale_ : ndarray of shape (`n_channels_`,)
         Per-channel standardisation of the maps learned in ``fit``.
     n_epochs_ : int
         Epochs actually run."""
@@ -483,7 +483,11 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
     ----------
     n_outputs_ : int
         Number of targets.
-    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+    target_mean_, target_scale_ : ndarray of shape (`n_outputs_`,)
+        Standardisation of the targets learned in ``fit``.
+    y_ndim_ : int
+        Dimensions of the ``y`` given to ``fit``: ``predict`` returns the
+        same (1 or 2).
         Standardisation of the targets learned in ``fit``.
 """ + _ATTRIBUTES_DOC + """
 
@@ -525,7 +529,7 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
             )
         if not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinite values")
-        self._y_1d = y.ndim == 1
+        self.y_ndim_ = y.ndim
         targets = y.reshape(len(y), -1)
         self.n_outputs_ = targets.shape[1]
         self.target_mean_ = targets.mean(axis=0)
@@ -547,4 +551,4 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         y : ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         prediction = self._forward(X) * self.target_scale_ + self.target_mean_
-        return prediction[:, 0] if self._y_1d else prediction
+        return prediction[:, 0] if self.y_ndim_ == 1 else prediction
