@@ -6,6 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -443,14 +444,11 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        scores = self._forward(X)
-        scores -= scores.max(axis=1, keepdims=True)
-        proba = np.exp(scores)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return softmax(self._forward(X), axis=1)
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X))
+        return log_softmax(self._forward(X), axis=1)
 
     def decision_function(self, X):
         """Raw scores (logits) of maps ``X``; shape (n_samples,) for 2 classes."""
