@@ -59,7 +59,7 @@ def make_models(nside, pixels, *, max_epochs=8, random_state=0):
         # trains faster and more reliably than the paper's mean-only head.
         "DeepSphere FCN": SphericalCNNClassifier(
             nside=nside, pixels=pixels, architecture="fcn", channels=(16, 32, 32),
-            statistics="mean_var", cheb_order=5, max_epochs=max_epochs, batch_size=64,
+            statistics="mean_var", cheb_order=3, max_epochs=max_epochs, batch_size=64,
             lr=3e-3, random_state=random_state),
         "Histogram + SVM": _svm(HistogramFeatures(bins=100)),
         "PSD + SVM": _svm(PowerSpectrumFeatures(nside=nside, pixels=pixels, n_bins=10)),
