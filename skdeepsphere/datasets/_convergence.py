@@ -17,6 +17,7 @@ spectrum is reached exactly by inverting
 :math:`\\xi_g = \\ln(1 + \\xi_\\kappa / \\lambda^2)` with Legendre transforms.
 """
 
+import functools
 import numbers
 
 import healpy as hp
@@ -59,6 +60,14 @@ def _legendre(mu, lmax):
             (2 * ell - 1) * mu * current - (ell - 1) * previous
         ) / ell
         yield ell, current
+
+
+@functools.lru_cache(maxsize=4)
+def _gauss_legendre(n_nodes):
+    """Nodes and weights of Gauss-Legendre quadrature (cached, read-only)."""
+    nodes, weights = roots_legendre(n_nodes)
+    nodes.flags.writeable = weights.flags.writeable = False
+    return nodes, weights
 
 
 def _spectrum_to_correlation(cl, mu):
@@ -105,7 +114,7 @@ def lognormal_gaussian_spectrum(cl_kappa, shift):
     none, and round-off at the highest multipoles) are clipped to zero.
     """
     lmax = len(cl_kappa) - 1
-    mu, weights = roots_legendre(2 * (lmax + 1))
+    mu, weights = _gauss_legendre(2 * (lmax + 1))
     xi_kappa = _spectrum_to_correlation(cl_kappa, mu)
     xi_gaussian = np.log1p(xi_kappa / shift**2)
     cl = _correlation_to_spectrum(xi_gaussian, mu, weights, lmax)
@@ -137,7 +146,10 @@ def _smooth(maps, nside, smoothing):
     if smoothing == 0:
         return maps
     sigma = smoothing * hp.nside2resol(nside)
-    return hp.smoothing(maps, sigma=sigma, lmax=3 * nside - 1, pol=False)
+    # One Jacobi iteration of map2alm: the smoothing is the same linear
+    # operator for both classes, and more iterations cost more than the
+    # rest of the generation at high nside.
+    return hp.smoothing(maps, sigma=sigma, lmax=3 * nside - 1, pol=False, iter=1)
 
 
 def _smoothed_variance(cl, nside, smoothing):
