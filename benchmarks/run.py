@@ -33,33 +33,40 @@ from skdeepsphere.graph import healpix_laplacian  # noqa: E402
 from skdeepsphere.nn import ChebConv, SparseLaplacian  # noqa: E402
 
 
+def _synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def timeit(function, device, repeat, warmup=1):
     """Minimum wall time of ``function()`` over ``repeat`` runs."""
-    for _ in range(warmup):
-        function()
-    times = []
+    return compare({"f": function}, device, repeat, warmup)["f"]
+
+
+def compare(functions, device, repeat, warmup=1):
+    """Minimum wall time of each function, measured round-robin.
+
+    Interleaving the candidates exposes them to the same disturbances (other
+    processes, frequency changes), so their ratios are fairer than those of
+    back-to-back series.
+    """
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    best = dict.fromkeys(functions, float("inf"))
     for _ in range(repeat):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def copy_bandwidth(device, megabytes, repeat):
-    """Bytes/s of ``dst.copy_(src)``, counting the read and the write."""
-    source = torch.randn(megabytes * 2**18, device=device)
-    target = torch.empty_like(source)
-    seconds = timeit(lambda: target.copy_(source), device, repeat)
-    return 2 * source.numel() * 4 / seconds
+        for name, function in functions.items():
+            _synchronize(device)
+            start = time.perf_counter()
+            function()
+            _synchronize(device)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def laplacian_figures(device, quick):
     nside, n_signals = 64, 512
-    repeat = 5 if quick else 15
+    repeat = 10 if quick else 30
     laplacian = healpix_laplacian(nside)
     n_pixels = laplacian.shape[0]
     operator = SparseLaplacian(laplacian).to(device)
@@ -71,35 +78,38 @@ def laplacian_figures(device, quick):
     first_call = time.perf_counter() - start
     expected = laplacian.astype(np.float64) @ x.double().cpu().numpy()
     np.testing.assert_allclose(ours.cpu().numpy(), expected, rtol=1e-4, atol=1e-4)
+    del ours
     matrix = torch_sparse_laplacian(laplacian, device)
     useful = 8 * n_pixels * n_signals  # read x once, write y once
-    # Copy bandwidth measured before and after; the larger is the machine's.
-    bandwidth = copy_bandwidth(device, 256 if not quick else 128, repeat)
-    with torch.no_grad():
-        t_ours = timeit(lambda: operator(x), device, repeat)
-        t_torch = timeit(lambda: torch.sparse.mm(matrix, x), device, repeat)
-        t_step = timeit(lambda: operator.chebyshev_step(x, x), device, repeat)
-        # The same kernel writing into a block allocated once: what a fresh
-        # output's page faults cost on this machine.
-        block = torch.empty_like(x)
-        t_kernel = timeit(lambda: operator._kernel(x, 1.0, None, 0.0, out=block), device, repeat)
-    alternatives = {}
+    # The reference: copying x (same bytes) into a block allocated once.
+    target = torch.empty_like(x)
+    candidates = {
+        "copy": lambda: target.copy_(x),
+        "ours": lambda: operator(x),
+        "torch_sparse": lambda: torch.sparse.mm(matrix, x),
+        "chebyshev_step": lambda: operator.chebyshev_step(x, x),
+        # The kernel writing into a block that is never recycled by the pool:
+        # what the first use of fresh memory costs.
+        "fresh_output": lambda: operator._kernel(
+            x, 1.0, None, 0.0, out=torch.empty_like(x)),
+    }
     if device.type == "cpu":
         x_numpy = x.numpy()
-        alternatives["scipy_csr_fraction"] = useful / timeit(
-            lambda: laplacian @ x_numpy, device, repeat)
-    bandwidth = max(bandwidth, copy_bandwidth(device, 256 if not quick else 128, repeat))
+        candidates["scipy_csr"] = lambda: laplacian @ x_numpy
+    with torch.no_grad():
+        seconds = compare(candidates, device, repeat)
+    bandwidth = useful / seconds["copy"]
+    fractions = {f"{name}_fraction": useful / t / bandwidth
+                 for name, t in seconds.items() if name not in ("copy", "ours")}
     return {
         "copy_bandwidth": {"value": bandwidth / 1e9, "unit": "GB/s",
-                           "note": "torch copy_ of a large float32 buffer, read + write"},
+                           "note": "copy_ of x into a preallocated block, read + write"},
         "laplacian_apply_bandwidth_fraction": {
-            "value": useful / t_ours / bandwidth, "unit": "fraction of copy bandwidth",
+            "value": useful / seconds["ours"] / bandwidth,
+            "unit": "fraction of copy bandwidth",
             "target": 0.5, "nside": nside, "n_signals": n_signals,
-            "seconds": t_ours, "useful_GB_per_s": useful / t_ours / 1e9,
-            "torch_sparse_fraction": useful / t_torch / bandwidth,
-            "chebyshev_step_fraction": useful / t_step / bandwidth,
-            "preallocated_output_fraction": useful / t_kernel / bandwidth,
-            **{k: v / bandwidth for k, v in alternatives.items()},
+            "seconds": seconds["ours"], "useful_GB_per_s": useful / seconds["ours"] / 1e9,
+            **fractions,
             "first_call_seconds": first_call,
             "compile": os.environ.get("SKDEEPSPHERE_COMPILE", "auto"),
         },
@@ -109,7 +119,7 @@ def laplacian_figures(device, quick):
 def chebconv_figures(device, quick):
     nside = 32 if quick else 64
     batch, c_in, c_out, cheb_order = 16, 16, 32, 5
-    repeat = 3 if quick else 7
+    repeat = 5 if quick else 7
     laplacian = healpix_laplacian(nside)
     torch.manual_seed(0)
     conv = ChebConv(c_in, c_out, laplacian, cheb_order=cheb_order).to(device)
@@ -127,6 +137,7 @@ def chebconv_figures(device, quick):
     out_textbook = textbook_chebconv(conv, matrix, x)
     scale = out_textbook.abs().max().item()
     torch.testing.assert_close(out_ours, out_textbook, rtol=1e-4, atol=1e-4 * scale)
+    del out_ours, out_textbook
     x.grad = None
     ours()
     grads_ours = (x.grad.clone(), conv.weight.grad.clone())
@@ -135,11 +146,10 @@ def chebconv_figures(device, quick):
     textbook()
     for a, b in zip(grads_ours, (x.grad, conv.weight.grad)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())
-    t_textbook = timeit(textbook, device, repeat)
-    t_ours = timeit(ours, device, repeat)
+    seconds = compare({"textbook": textbook, "ours": ours}, device, repeat)
     return {"chebconv_speedup_vs_torch_sparse": {
-        "value": t_textbook / t_ours, "unit": "x", "target": 3.0,
-        "seconds_ours": t_ours, "seconds_textbook": t_textbook,
+        "value": seconds["textbook"] / seconds["ours"], "unit": "x", "target": 3.0,
+        "seconds_ours": seconds["ours"], "seconds_textbook": seconds["textbook"],
         "shape": f"nside={nside} batch={batch} C_in={c_in} C_out={c_out} K={cheb_order}",
         "forward_and_backward": True, "results_equal": "rtol 1e-4"}}
 

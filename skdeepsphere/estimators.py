@@ -20,6 +20,7 @@ from skorch.dataset import ValidSplit
 from .graph import laplacian_hierarchy
 from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
+from .nn.sparse import release_blocks
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
 
@@ -271,14 +272,20 @@ class _SphericalCNNBase(BaseEstimator):
                 verbose=self.verbose,
                 noise_std=noise_std,
             )
-            self.net_.fit(maps, targets)
+            try:
+                self.net_.fit(maps, targets)
+            finally:
+                release_blocks()
         self.n_epochs_ = len(self.net_.history)
         return self
 
     def _forward(self, X):
         """Raw network outputs as a float64 numpy array."""
         maps = self._transform_maps(X)
-        return self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
+        try:
+            return self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
+        finally:
+            release_blocks()
 
 
 _PARAMETERS_DOC = """

@@ -165,3 +165,85 @@ def test_device_state_dict_and_pickle():
     assert torch.equal(restored(x), expected)
     if torch.cuda.is_available():
         assert torch.allclose(conv.to("cuda")(x.cuda()).cpu(), expected, atol=1e-5)
+
+
+@pytest.fixture
+def pooled(monkeypatch):
+    """Route every float block through a fresh recycling pool."""
+    from skdeepsphere.nn import sparse as sparse_module
+    monkeypatch.setattr(sparse_module, "POOL_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(sparse_module, "_pool", sparse_module._BlockPool(2**30))
+    return sparse_module
+
+
+def test_pool_recycles_only_unreferenced_blocks(pooled):
+    first = pooled.empty_block((4, 5))
+    address = first.data_ptr()
+    view = first[1:]
+    del first
+    # A live view keeps the array: a new block must be different memory.
+    second = pooled.empty_block((5, 4))
+    assert second.data_ptr() != address
+    del view
+    third = pooled.empty_block((2, 10))
+    assert third.data_ptr() == address
+    assert third.shape == (2, 10)
+    # Other sizes and dtypes never share an array.
+    assert pooled.empty_block((3, 3)).data_ptr() not in (address, second.data_ptr())
+    assert pooled.empty_block((4, 5), torch.float64).dtype == torch.float64
+    pooled.release_blocks()
+    assert pooled._pool.nbytes == 0
+
+
+def test_pool_capacity_drops_least_recently_used(pooled):
+    pool = pooled._BlockPool(capacity=3 * 40)
+    arrays = [pool.acquire(10, np.dtype(np.float32)) for _ in range(4)]
+    assert pool.nbytes == 3 * 40
+    del arrays
+    assert pool.acquire(1000, np.dtype(np.float32)).nbytes == 4000  # not pooled
+    assert pool.nbytes == 3 * 40
+
+
+def test_pool_capacity_from_environment(monkeypatch, pooled):
+    monkeypatch.setenv("SKDEEPSPHERE_POOL_MB", "1.5")
+    assert pooled._pool_capacity() == int(1.5 * 2**20)
+    monkeypatch.setenv("SKDEEPSPHERE_POOL_MB", "lots")
+    with pytest.raises(ValueError, match="SKDEEPSPHERE_POOL_MB"):
+        pooled._pool_capacity()
+
+
+@pytest.mark.parametrize("compile_mode", ["0", "1"])
+def test_chebconv_with_recycled_blocks_matches_dense(monkeypatch, pooled, compile_mode):
+    # Two forward passes alive at once, then their backward passes in
+    # reverse order: blocks saved by autograd must never be handed out again
+    # while in use, and recycled blocks must not leak stale values.
+    monkeypatch.setenv("SKDEEPSPHERE_COMPILE", compile_mode)
+    laplacian = LAPLACIANS["partial8"]
+    torch.manual_seed(0)
+    conv = ChebConv(3, 4, laplacian, cheb_order=5)
+    weight = conv.weight.double().detach().numpy()
+    rng = np.random.default_rng(3)
+    inputs = [torch.randn(2, 3, laplacian.shape[0], requires_grad=True) for _ in range(2)]
+    grads = [rng.standard_normal((2, 4, laplacian.shape[0])) for _ in range(2)]
+    for _ in range(2):  # the second round runs on recycled memory
+        outputs = [conv(x) for x in inputs]
+        for x, out in zip(inputs, outputs):
+            expected = _dense_chebyshev(laplacian, x.double().detach().numpy(), weight)
+            expected += conv.bias.detach().numpy()[:, None]
+            assert_allclose(out.detach().numpy(), expected, rtol=1e-4, atol=1e-4)
+        for x, out, grad in reversed(list(zip(inputs, outputs, grads))):
+            x.grad = None
+            out.backward(torch.from_numpy(grad).float())
+            expected_grad = _dense_chebyshev(laplacian, grad, weight.transpose(0, 2, 1))
+            assert_allclose(x.grad.numpy(), expected_grad, rtol=1e-4, atol=1e-4)
+        del outputs
+    assert pooled._pool.nbytes > 0
+
+
+def test_transpose_into_matches_numpy(monkeypatch):
+    from skdeepsphere.nn.sparse import transpose_into
+    source = torch.randn(37, 91)
+    for mode in ("0", "1"):
+        monkeypatch.setenv("SKDEEPSPHERE_COMPILE", mode)
+        out = transpose_into(source, torch.empty(91, 37))
+        assert_allclose(out.numpy(), source.numpy().T)

@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from .sparse import SparseLaplacian, empty_block
+from .sparse import SparseLaplacian, empty_block, transpose_into
 
 __all__ = ["ChebConv", "chebyshev_basis"]
 
@@ -68,7 +68,7 @@ class _ChebyshevFilter(torch.autograd.Function):
         cheb_order, _, out_channels = weight.shape
         rows = n_pixels * batch
         first = empty_block((n_pixels, batch * channels), x.dtype, x.device)
-        first.copy_(x.reshape(batch * channels, n_pixels).T)
+        transpose_into(x.reshape(batch * channels, n_pixels), first)
         terms = [first]
         for k in range(1, cheb_order):
             previous = terms[-2] if k > 1 else None
@@ -85,7 +85,7 @@ class _ChebyshevFilter(torch.autograd.Function):
         ctx.shape = (batch, channels, n_pixels)
         ctx.save_for_backward(weight, *terms)
         result = empty_block((batch, out_channels, n_pixels), x.dtype, x.device)
-        result.view(batch * out_channels, n_pixels).copy_(out.view(n_pixels, -1).T)
+        transpose_into(out.view(n_pixels, -1), result.view(batch * out_channels, n_pixels))
         return result
 
     @staticmethod
@@ -97,7 +97,7 @@ class _ChebyshevFilter(torch.autograd.Function):
         rows = n_pixels * batch
         out_channels = weight.shape[2]
         pixel_major = empty_block((n_pixels, batch * out_channels), grad.dtype, grad.device)
-        pixel_major.copy_(grad.reshape(batch * out_channels, n_pixels).T)
+        transpose_into(grad.reshape(batch * out_channels, n_pixels), pixel_major)
         grad = pixel_major.view(rows, out_channels)
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[1]:
@@ -120,7 +120,7 @@ class _ChebyshevFilter(torch.autograd.Function):
                 current.view(rows, channels).addmm_(grad, weight[k].T)
                 free, later, latest = later, latest, current
             grad_x = empty_block((batch, channels, n_pixels), grad.dtype, grad.device)
-            grad_x.view(batch * channels, n_pixels).copy_(latest.T)
+            transpose_into(latest, grad_x.view(batch * channels, n_pixels))
         return grad_x, grad_weight, grad_bias, None
 
 

@@ -27,7 +27,10 @@ chooses the CPU kernel: ``0`` never compiles, ``1`` always does, ``auto``
 10 s) is repaid within a few training steps and small test shapes never pay it.
 """
 
+import math
 import os
+import sys
+import threading
 import warnings
 
 import numpy as np
@@ -35,44 +38,149 @@ import torch
 from scipy import sparse
 from torch import nn
 
-__all__ = ["SparseLaplacian", "COMPILE_MIN_ELEMENTS"]
+__all__ = ["SparseLaplacian", "COMPILE_MIN_ELEMENTS", "POOL_MIN_ELEMENTS",
+           "release_blocks", "transpose_into"]
 
 #: Smallest ``n_pixels * n_signals`` for which ``SKDEEPSPHERE_COMPILE=auto``
-#: uses the compiled CPU kernel (nside 32 with 128 signals and up).
-COMPILE_MIN_ELEMENTS = 1 << 22
+#: uses the compiled CPU kernels (nside 32 with 256 signals and up).
+COMPILE_MIN_ELEMENTS = 1 << 21
 
-_compiled_kernel = None
-_compile_failed = False
+#: Smallest CPU block (in elements) that :func:`empty_block` takes from the
+#: recycling pool rather than from torch's allocator.
+POOL_MIN_ELEMENTS = 1 << 18
+
+
+class _BlockPool:
+    """Recycles large CPU blocks whose tensors have all died.
+
+    A fresh 100 MB block costs tens of milliseconds of first-touch page
+    faults (the kernel zeroes every page), as much as one Laplacian
+    application. Training allocates blocks of the same few shapes at every
+    step, so, like the CUDA caching allocator, the pool keeps the numpy
+    arrays behind past blocks and hands one out again once nothing refers to
+    it: a tensor made by :func:`torch.from_numpy` (and every view of it,
+    including tensors saved by autograd) holds a reference to its array
+    until its storage is freed, so an array whose only references are the
+    pool's is provably unused. At most ``capacity`` bytes are kept (least
+    recently used dropped first); :func:`release_blocks` empties the pool.
+    """
+
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self._arrays = []
+        self._lock = threading.Lock()
+
+    def acquire(self, numel, dtype):
+        with self._lock:
+            for index in range(len(self._arrays)):
+                array = self._arrays[index]
+                # References: the list, `array`, and getrefcount's argument.
+                if (array.size == numel and array.dtype == dtype
+                        and sys.getrefcount(array) == 3):
+                    self._arrays.append(self._arrays.pop(index))
+                    return array
+            array = np.empty(numel, dtype=dtype)
+            if array.nbytes <= self.capacity:
+                self._arrays.append(array)
+                total = sum(a.nbytes for a in self._arrays)
+                while total > self.capacity:
+                    total -= self._arrays.pop(0).nbytes
+            return array
+
+    def clear(self):
+        with self._lock:
+            self._arrays = []
+
+    @property
+    def nbytes(self):
+        return sum(a.nbytes for a in self._arrays)
+
+
+def _pool_capacity():
+    megabytes = os.environ.get("SKDEEPSPHERE_POOL_MB", "2048")
+    try:
+        return max(int(float(megabytes) * 2**20), 0)
+    except ValueError:
+        raise ValueError(f"SKDEEPSPHERE_POOL_MB must be a number of megabytes, "
+                         f"got {megabytes!r}") from None
+
+
+_pool = _BlockPool(_pool_capacity())
+
+
+def release_blocks():
+    """Return the memory kept by the CPU block pool to the allocator.
+
+    Blocks in use are unaffected. The estimators call this at the end of
+    ``fit``; call it after using :class:`ChebConv` layers directly if the
+    memory matters.
+
+    Examples
+    --------
+    >>> from skdeepsphere.nn.sparse import release_blocks
+    >>> release_blocks()
+    """
+    _pool.clear()
 
 
 def empty_block(shape, dtype=torch.float32, device="cpu"):
-    """An uninitialised tensor; large CPU blocks come from numpy.
+    """An uninitialised tensor; large CPU blocks come from a recycling pool.
 
-    numpy advises the kernel to back large arrays with transparent huge
-    pages, so first-touch page faults cost a fraction of those of torch's
-    CPU allocator (on the 2-core benchmark VM, 40-60 ms per 100 MB with
-    torch against 10-20 ms with numpy, which is more than the kernel).
+    Blocks of at least :data:`POOL_MIN_ELEMENTS` float elements on CPU are
+    numpy arrays (numpy advises the kernel to back them with transparent huge
+    pages) recycled by a pool once unused (see ``SKDEEPSPHERE_POOL_MB``), so
+    that steady-state training does not pay first-touch page faults for its
+    temporaries. Anything else is a plain :func:`torch.empty`.
     """
     device = torch.device(device)
+    numel = math.prod(shape)
     if (device.type == "cpu" and dtype in (torch.float32, torch.float64)
-            and int(np.prod(shape)) >= 1 << 20):
-        numpy_dtype = np.float32 if dtype == torch.float32 else np.float64
-        return torch.from_numpy(np.empty(shape, dtype=numpy_dtype))
+            and numel >= POOL_MIN_ELEMENTS):
+        numpy_dtype = np.dtype(np.float32 if dtype == torch.float32 else np.float64)
+        return torch.from_numpy(_pool.acquire(numel, numpy_dtype).reshape(shape))
     return torch.empty(shape, dtype=dtype, device=device)
 
 
-def _gather_step(x, neighbours, weights, alpha, prev, beta, out):
-    """``out = alpha * L x - beta * prev`` with ``L`` in ELL layout.
+def _gather_apply(x, neighbours, weights, alpha, out):
+    """``out = alpha * L x`` with ``L`` in ELL layout.
 
     Written as an unrolled sum over neighbour slots so that inductor fuses it
     into a single loop over pixels, vectorised over the contiguous signals,
-    that writes straight into ``out``.
+    that reads ``x`` and writes straight into ``out``.
     """
+    y = weights[:, 0:1] * x[neighbours[:, 0]]
+    for slot in range(1, neighbours.shape[1]):
+        y = y + weights[:, slot:slot + 1] * x[neighbours[:, slot]]
+    out.copy_(alpha * y)
+    return out
+
+
+def _gather_step(x, neighbours, weights, alpha, prev, beta, out):
+    """``out = alpha * L x - beta * prev``: one Chebyshev recursion step."""
     y = weights[:, 0:1] * x[neighbours[:, 0]]
     for slot in range(1, neighbours.shape[1]):
         y = y + weights[:, slot:slot + 1] * x[neighbours[:, slot]]
     out.copy_(alpha * y - beta * prev)
     return out
+
+
+def _transpose_copy(source, out):
+    """``out = source.T`` for 2-D tensors (inductor tiles it better than eager)."""
+    out.copy_(source.T)
+    return out
+
+
+def transpose_into(source, out):
+    """Write the transpose of the 2-D ``source`` into the contiguous ``out``.
+
+    Layout changes are a large share of a Chebyshev convolution on CPU; the
+    compiled copy (same switch as the Laplacian kernel) runs about twice as
+    fast as torch's eager transpose copy.
+    """
+    if (source.device.type == "cpu" and _compile_mode(source.numel())
+            and _run_compiled(_transpose_copy, source.detach(), out) is not None):
+        return out
+    return out.copy_(source.T)
 
 
 def _compile_mode(numel):
@@ -84,16 +192,20 @@ def _compile_mode(numel):
     return numel >= COMPILE_MIN_ELEMENTS
 
 
-def _run_compiled(*args):
-    """The compiled kernel, or ``None`` if compilation is unavailable."""
-    global _compiled_kernel, _compile_failed
+_compiled = {}
+_compile_failed = False
+
+
+def _run_compiled(function, *args):
+    """``function`` compiled (once per process), or ``None`` if unavailable."""
+    global _compile_failed
     if _compile_failed:
         return None
     try:
-        if _compiled_kernel is None:
+        if function not in _compiled:
             # dynamic=True: one compilation serves every n_pixels and n_signals.
-            _compiled_kernel = torch.compile(_gather_step, dynamic=True)
-        return _compiled_kernel(*args)
+            _compiled[function] = torch.compile(function, dynamic=True)
+        return _compiled[function](*args)
     except Exception as error:  # no C++ compiler, unsupported platform, ...
         _compile_failed = True
         warnings.warn(f"torch.compile of the Laplacian kernel failed, using scipy "
@@ -207,10 +319,15 @@ class SparseLaplacian(nn.Module):
         if x.device.type == "cpu" and _compile_mode(x.numel()):
             # Detached inputs and 0-d scalars keep the guards stable: the only
             # variants compiled are L x (prev is x) and the recursion step.
-            scalars = torch.tensor([alpha, 0.0 if prev is None else beta], dtype=x.dtype)
+            scalars = torch.tensor([alpha, beta], dtype=x.dtype)
             target = empty_block(x.shape, x.dtype, x.device) if out is None else out
-            done = _run_compiled(x, self.neighbours, self.weights.to(x.dtype), scalars[0],
-                                 x if prev is None else prev.detach(), scalars[1], target)
+            weights = self.weights.to(x.dtype)
+            if prev is None or beta == 0:
+                done = _run_compiled(_gather_apply, x, self.neighbours, weights,
+                                     scalars[0], target)
+            else:
+                done = _run_compiled(_gather_step, x, self.neighbours, weights,
+                                     scalars[0], prev.detach(), scalars[1], target)
             if done is not None:
                 return target
         if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
