@@ -11,8 +11,10 @@ weight 0. One application is then a gather of ``k`` contiguous rows and a
 weighted sum, which
 
 - on CPU, for large blocks, :func:`torch.compile` turns into one fused loop
-  vectorised over the signals (about 1.8x scipy's CSR product and 2-4x
-  torch's on a 2-core machine, see ``benchmarks/README.md``);
+  vectorised over the signals (about 2x scipy's CSR product and 3-4x
+  torch's on a 2-core machine, see ``benchmarks/README.md``); ``L x`` and the
+  Chebyshev step ``2 L x - prev`` are separate kernels, so that ``L x``
+  streams only its input and its output;
 - on CPU, for small blocks (or when compiling is off or fails), runs as
   scipy's CSR product on numpy views, which needs no compilation;
 - on CUDA, runs as cuSPARSE's CSR product.
@@ -24,7 +26,16 @@ The switch ``SKDEEPSPHERE_COMPILE`` (environment variable, read at each call)
 chooses the CPU kernel: ``0`` never compiles, ``1`` always does, ``auto``
 (the default) compiles only for blocks of at least
 :data:`COMPILE_MIN_ELEMENTS` elements, where the one-off compilation (about
-10 s) is repaid within a few training steps and small test shapes never pay it.
+10 s per process the first time, about 1 s once inductor's on-disk cache
+holds it) is repaid within a few training steps and small test shapes never
+pay it.
+
+Large CPU blocks (outputs, Chebyshev terms, layout changes) come from a pool
+that recycles the memory of blocks nothing refers to any more, as CUDA's
+caching allocator does: fresh memory costs page faults that took as long as
+the kernel itself. ``SKDEEPSPHERE_POOL_MB`` (default 2048) caps what the pool
+keeps; :func:`release_blocks` empties it (the estimators do at the end of
+``fit`` and ``predict``).
 """
 
 import math
