@@ -29,7 +29,7 @@ LAPLACIANS = _laplacians()
 
 
 @pytest.fixture
-def scipy_kernel(monkeypatch):
+def eager_kernel(monkeypatch):
     monkeypatch.setenv("SKDEEPSPHERE_COMPILE", "0")
 
 
@@ -43,7 +43,7 @@ def _dense_chebyshev(laplacian, x, weight):
 
 
 @pytest.mark.parametrize("name", list(LAPLACIANS))
-def test_apply_matches_dense(name, scipy_kernel):
+def test_apply_matches_dense(name, eager_kernel):
     _check_apply(LAPLACIANS[name])
 
 
@@ -65,7 +65,7 @@ def _check_apply(laplacian):
 
 
 @pytest.mark.parametrize("name", ["full4", "knn20"])
-def test_gradients_match_dense(name, scipy_kernel):
+def test_gradients_match_dense(name, eager_kernel):
     _check_gradients(LAPLACIANS[name])
 
 
@@ -87,7 +87,7 @@ def _check_gradients(laplacian):
     assert_allclose(previous.grad.numpy(), -grad_out, rtol=RTOL, atol=ATOL)
 
 
-def test_gradcheck_float64(scipy_kernel):
+def test_gradcheck_float64(eager_kernel):
     operator = SparseLaplacian(LAPLACIANS["partial8"])
     x = torch.randn(operator.n_pixels, 2, dtype=torch.float64, requires_grad=True)
     previous = torch.randn(operator.n_pixels, 2, dtype=torch.float64, requires_grad=True)
@@ -97,7 +97,7 @@ def test_gradcheck_float64(scipy_kernel):
 
 @pytest.mark.parametrize("name", ["full4", "partial8"])
 @pytest.mark.parametrize("cheb_order", [1, 2, 5])
-def test_chebconv_matches_dense(name, cheb_order, scipy_kernel):
+def test_chebconv_matches_dense(name, cheb_order, eager_kernel):
     laplacian = LAPLACIANS[name]
     torch.manual_seed(0)
     conv = ChebConv(3, 4, laplacian, cheb_order=cheb_order)
@@ -125,7 +125,7 @@ def test_compiled_chebconv_matches_dense(monkeypatch):
     assert_allclose(x.grad.numpy(), expected_grad, rtol=1e-4, atol=1e-4)
 
 
-def test_chebconv_gradients_match_dense_float64(scipy_kernel):
+def test_chebconv_gradients_match_dense_float64(eager_kernel):
     laplacian = LAPLACIANS["full4"]
     conv = ChebConv(2, 2, laplacian, cheb_order=3).double()
     x = torch.randn(1, 2, laplacian.shape[0], dtype=torch.float64, requires_grad=True)

@@ -12,11 +12,12 @@ weighted sum, which
 
 - on CPU, for large blocks, :func:`torch.compile` turns into one fused loop
   vectorised over the signals (about 2x scipy's CSR product and 3-4x
-  torch's on a 2-core machine, see ``benchmarks/README.md``); ``L x`` and the
-  Chebyshev step ``2 L x - prev`` are separate kernels, so that ``L x``
+  torch.sparse's on a 2-core machine, see ``benchmarks/README.md``); ``L x``
+  and the Chebyshev step ``2 L x - prev`` are separate kernels, so that ``L x``
   streams only its input and its output;
 - on CPU, for small blocks (or when compiling is off or fails), runs as
-  scipy's CSR product on numpy views, which needs no compilation;
+  torch's ``embedding_bag`` (a weighted sum of ``k`` rows per pixel is
+  exactly that), which needs no compilation;
 - on CUDA, runs as cuSPARSE's CSR product.
 
 ``L`` is symmetric, so the gradient of ``y = L x`` is ``L`` applied to the
@@ -48,6 +49,7 @@ import numpy as np
 import torch
 from scipy import sparse
 from torch import nn
+from torch.nn import functional
 
 __all__ = ["SparseLaplacian", "COMPILE_MIN_ELEMENTS", "POOL_MIN_ELEMENTS",
            "release_blocks", "transpose_into"]
@@ -219,8 +221,8 @@ def _run_compiled(function, *args):
         return _compiled[function](*args)
     except Exception as error:  # no C++ compiler, unsupported platform, ...
         _compile_failed = True
-        warnings.warn(f"torch.compile of the Laplacian kernel failed, using scipy "
-                      f"instead ({type(error).__name__}: {error})", RuntimeWarning)
+        warnings.warn(f"torch.compile of the Laplacian kernel failed, using eager "
+                      f"kernels instead ({type(error).__name__}: {error})", RuntimeWarning)
         return None
 
 
@@ -313,13 +315,6 @@ class SparseLaplacian(nn.Module):
                 size=(n, n), check_invariants=False)
         return self._csr_cache[key]
 
-    def _scipy_matrix(self, dtype):
-        n, width = self.neighbours.shape
-        return sparse.csr_matrix(
-            (self.weights.numpy().astype(dtype, copy=False).ravel(),
-             self.neighbours.numpy().ravel(), np.arange(0, n * width + 1, width)),
-            shape=(n, n))
-
     def _kernel(self, x, alpha, prev, beta, out=None):
         """``alpha * L x - beta * prev`` (``prev`` may be ``None``), no autograd.
 
@@ -341,8 +336,15 @@ class SparseLaplacian(nn.Module):
                                      scalars[0], prev.detach(), scalars[1], target)
             if done is not None:
                 return target
-        if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
-            product = torch.from_numpy(self._scipy_matrix(x.numpy().dtype) @ x.numpy())
+        if x.device.type == "cpu":
+            # A bag of k weighted rows per pixel is exactly an ELL product:
+            # torch's embedding_bag kernel is multi-threaded and needs no
+            # compilation (2-8x scipy's single-threaded CSR product).
+            weights = self.weights.to(x.dtype)
+            product = functional.embedding_bag(
+                self.neighbours, x, mode="sum",
+                per_sample_weights=weights if alpha == 1 else weights * alpha)
+            alpha = 1
         else:
             product = torch.sparse.mm(self.matrix(x.dtype), x)
         out = product if out is None else out.copy_(product)
