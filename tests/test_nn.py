@@ -78,6 +78,20 @@ def test_partial_sky_pooling_over_observed_children(mode, reduce):
         np.testing.assert_allclose(out[:, :, j], reduce(x[:, :, children], axis=-1), rtol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_full_sky_pooling_gradient_against_numpy(mode):
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(rng.normal(size=(2, 3, 768))).requires_grad_()
+    grad = rng.normal(size=(2, 3, 192))
+    HealpixPool(np.arange(768) // 4, mode=mode)(x).backward(torch.from_numpy(grad))
+    groups = x.detach().numpy().reshape(2, 3, 192, 4)
+    if mode == "max":
+        expected = (groups == groups.max(-1, keepdims=True)) * grad[..., None]
+    else:
+        expected = np.broadcast_to(grad[..., None] / 4, groups.shape)
+    np.testing.assert_allclose(x.grad.numpy(), expected.reshape(2, 3, 768))
+
+
 def test_pooling_gradient_flows():
     pool = HealpixPool(np.array([0, 0, 1, 2, 2, 2]), mode="max")
     x = torch.randn(1, 1, 6, requires_grad=True)

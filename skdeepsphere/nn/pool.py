@@ -8,6 +8,7 @@ partial sky a parent with only some children observed pools over those.
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
 
 __all__ = ["HealpixPool"]
 
@@ -50,8 +51,11 @@ class HealpixPool(nn.Module):
     def forward(self, x):
         """Pool ``x`` of shape (batch, channels, n_pixels)."""
         if self.complete:
-            groups = x.unflatten(-1, (self.n_parents, 4))
-            return groups.amax(-1) if self.mode == "max" else groups.mean(-1)
+            if self.mode == "max":
+                # Same values as a reshape and amax; its index-based backward
+                # is about twice as fast as amax's mask-based one.
+                return functional.max_pool1d(x, 4)
+            return x.unflatten(-1, (self.n_parents, 4)).mean(-1)
         index = self.parents.expand_as(x)
         out = x.new_zeros(x.shape[:-1] + (self.n_parents,))
         reduce = "amax" if self.mode == "max" else "mean"
