@@ -93,6 +93,13 @@ def _pixel_centres(nside, nest):
     return centres
 
 
+@functools.lru_cache(maxsize=8)
+def _ring_to_nest(nside):
+    table = hp.ring2nest(nside, np.arange(hp.nside2npix(nside))).astype(np.int64)
+    table.flags.writeable = False
+    return table
+
+
 def rotation_resampling(nside, rotations, *, nest=False):
     """Pixels and weights that rotate full-sky maps by bilinear interpolation.
 
@@ -132,7 +139,11 @@ def rotation_resampling(nside, rotations, *, nest=False):
     # R^{-1} v = R^T v; for row vectors v^T R.
     sources = (centres @ rotations).reshape(-1, 3)
     theta, phi = hp.vec2ang(sources)
-    pixels, weights = hp.get_interp_weights(nside, theta, phi, nest=nest)
+    # healpy interpolates in RING order; its NESTED variant converts every
+    # index with a slower per-pixel call than one lookup in a cached table.
+    pixels, weights = hp.get_interp_weights(nside, theta, phi)
+    if nest:
+        pixels = _ring_to_nest(nside)[pixels]
     shape = (4, len(rotations), npix)
     pixels = np.ascontiguousarray(pixels.reshape(shape).transpose(1, 0, 2), dtype=np.int64)
     weights = np.ascontiguousarray(weights.reshape(shape).transpose(1, 0, 2))
@@ -223,8 +234,7 @@ class RandomBatchRotation:
         pixels = torch.from_numpy(pixels).to(maps.device).view(batch, 1, 4 * n_pixels)
         weights = torch.from_numpy(weights).to(maps.device, maps.dtype)
         gathered = maps.gather(2, pixels.expand(batch, channels, 4 * n_pixels))
-        return torch.einsum("bcqp,bqp->bcp",
-                            gathered.view(batch, channels, 4, n_pixels), weights)
+        return (gathered.view(batch, channels, 4, n_pixels) * weights[:, None]).sum(2)
 
 
 def random_smooth_maps(n_maps, nside, *, lmax=None, nest=False, random_state=None):
@@ -363,9 +373,10 @@ def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nes
     over the channels and pixels of a map. The output may have another
     resolution than the input (e.g. after pooling): it is rotated at its
     own ``nside``. For a fitted *estimator*, whose output should be
-    invariant, :math:`E = \\operatorname{mean}_{x, R} \\|f(R x) - f(x)\\| /
-    \\|f(x)\\|` with :math:`f` its ``predict_proba`` (classifiers) or
-    ``predict`` (regressors).
+    invariant, :math:`E = \\operatorname{mean}_R \\|F(R X) - F(X)\\| /
+    \\|F(X)\\|` with :math:`F(X)` the outputs of all maps (Frobenius norms):
+    ``predict_proba`` if the estimator has it, else ``decision_function``,
+    else ``predict``.
 
     Rotations are computed by bilinear interpolation (:func:`rotate_maps`),
     so the error includes an interpolation error: use smooth, band-limited
@@ -411,7 +422,9 @@ def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nes
         kind, function = "layer", _torch_module_function(layer_or_estimator)
     elif hasattr(layer_or_estimator, "predict"):
         kind = "estimator"
-        function = getattr(layer_or_estimator, "predict_proba", layer_or_estimator.predict)
+        name = next(name for name in ("predict_proba", "decision_function", "predict")
+                    if hasattr(layer_or_estimator, name))
+        function = getattr(layer_or_estimator, name)
         if nest is None:
             nest = bool(layer_or_estimator.get_params().get("nest", False))
     elif callable(layer_or_estimator):
@@ -442,6 +455,10 @@ def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nes
     errors = []
     for rotation in rotations:
         rotated_output = apply(rotate_maps(maps, rotation, nest=nest))
-        expected = rotate_maps(reference, rotation, nest=nest) if kind == "layer" else reference
-        errors.append(_relative_error(rotated_output - expected, reference))
+        if kind == "layer":
+            difference = rotated_output - rotate_maps(reference, rotation, nest=nest)
+            errors.append(_relative_error(difference, reference))
+        else:
+            difference = (rotated_output - reference).reshape(1, -1)
+            errors.append(_relative_error(difference, reference.reshape(1, -1)))
     return float(np.mean(errors))

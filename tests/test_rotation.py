@@ -9,6 +9,7 @@ import torch
 from scipy.stats import kstest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import SVC
 
 from skdeepsphere import rotation
 from skdeepsphere.graph import healpix_laplacian, laplacian_hierarchy
@@ -173,6 +174,10 @@ def test_invariance_error_of_estimators():
     assert rotation_equivariance_error(constant, maps, n_rotations=2, random_state=0) == 0
     pixelwise = LogisticRegression().fit(maps, y)
     assert rotation_equivariance_error(pixelwise, maps, n_rotations=2, random_state=0) > 0.1
+    # no predict_proba: the decision function (not the labels) is compared
+    svc = SVC().fit(maps, y)
+    error = rotation_equivariance_error(svc, maps, n_rotations=2, random_state=0)
+    assert np.isfinite(error) and error > 0.1
 
 
 def test_equivariance_error_bad_input():
