@@ -369,8 +369,8 @@ def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nes
             \\frac{\\|f(R x) - R f(x)\\|}{\\|f(x)\\|},
 
     the normalised equivariance error of the DeepSphere papers (Perraudin et
-    al. 2019; Defferrard et al. 2020, who report its square), with the norms
-    over the channels and pixels of a map. The output may have another
+    al. 2019; Defferrard et al. 2020), here averaged without squaring, with
+    the norms over the channels and pixels of a map. The output may have another
     resolution than the input (e.g. after pooling): it is rotated at its
     own ``nside``. For a fitted *estimator*, whose output should be
     invariant, :math:`E = \\operatorname{mean}_R \\|F(R X) - F(X)\\| /
