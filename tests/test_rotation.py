@@ -200,3 +200,14 @@ def test_random_batch_rotation_matches_rotate_maps():
     # a fresh rotation at every call
     rotate = RandomBatchRotation(nside, random_state=0)
     assert not torch.allclose(rotate(batch), rotate(batch))
+
+
+def test_top_level_name_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, skdeepsphere, skdeepsphere.datasets; "
+            "f = skdeepsphere.rotation_equivariance_error; "
+            "assert f is skdeepsphere.rotation.rotation_equivariance_error; "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
