@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
+from skorch.utils import to_tensor
 
 from .graph import laplacian_hierarchy
 from .healpix import check_maps, infer_nside, nested_order
@@ -80,10 +81,11 @@ class _DeepSphereNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         if self.rotation is not None:
             Xi, yi = batch
-            batch = (self.rotation(Xi), yi)
+            # Rotate on the training device: the gather is cheap on a GPU.
+            batch = (self.rotation(to_tensor(Xi, device=self.device)), yi)
         if self.noise_std is not None:
             Xi, yi = batch
-            std = torch.as_tensor(self.noise_std, dtype=Xi.dtype)[:, None]
+            std = torch.as_tensor(self.noise_std, dtype=Xi.dtype, device=Xi.device)[:, None]
             batch = (Xi + std * torch.randn_like(Xi), yi)
         return super().train_step_single(batch, **fit_params)
 
