@@ -397,8 +397,9 @@ def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nes
         Random rotations per map.
     nest : bool, default=None
         Ordering of ``maps`` (and of the layer's output): NESTED if True,
-        else RING. ``None``: the estimator's ``nest`` parameter, or NESTED
-        for a layer (the package's modules work on NESTED maps).
+        else RING. ``None``: the estimator's ``nest`` parameter if it has one
+        (else RING; pass it for a pipeline), NESTED for a layer (the
+        package's modules work on NESTED maps).
     random_state : int, RandomState instance or None, default=None
         Seed of the rotations.
 
@@ -426,7 +427,7 @@ def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nes
                     if hasattr(layer_or_estimator, name))
         function = getattr(layer_or_estimator, name)
         if nest is None:
-            nest = bool(layer_or_estimator.get_params().get("nest", False))
+            nest = bool(getattr(layer_or_estimator, "nest", False))
     elif callable(layer_or_estimator):
         kind, function = "layer", layer_or_estimator
     else:
