@@ -65,50 +65,61 @@ hp.mollview(X_rotated[0], fig=fig.number, sub=(1, 3, 3), title="randomly rotated
             cbar=False)
 
 # %%
-# Two protocols, two models
-# -------------------------
+# Three protocols, two models
+# ---------------------------
 #
 # The test maps are always rotated. The models train either on rotated maps
 # (*rotated / rotated*: invariance can be learned from the data) or on
 # unrotated ones (*unrotated / rotated*: invariance must be built in). The
 # DeepSphere FCN ends in global statistics of its feature maps, so it is
 # invariant as far as its graph convolutions are equivariant. The baseline
-# is an RBF SVM on the pixels of the same maps.
+# is an RBF SVM on the pixels of the same maps. A third protocol trains the
+# FCN on the unrotated maps with ``augment_rotation=True``: every training
+# map is turned by a fresh random rotation at every epoch.
 
 
-def deepsphere():
+def deepsphere(augment_rotation=False):
     return SphericalCNNClassifier(channels=(16, 32, 64), cheb_order=4,
                                   statistics="mean_var", max_epochs=7, lr=3e-3,
-                                  random_state=0)
+                                  augment_rotation=augment_rotation, random_state=0)
 
 
+protocols = {
+    "rotated": (X_rotated, {"DeepSphere FCN": deepsphere(),
+                            "SVC on pixels": make_pipeline(StandardScaler(), SVC())}),
+    "unrotated": (X_flat, {"DeepSphere FCN": deepsphere(),
+                           "SVC on pixels": make_pipeline(StandardScaler(), SVC())}),
+    "unrotated,\naugment_rotation": (X_flat, {"DeepSphere FCN": deepsphere(True)}),
+}
 results = {}
-for protocol, X_train in [("rotated / rotated", X_rotated),
-                          ("unrotated / rotated", X_flat)]:
-    for name, model in [("DeepSphere FCN", deepsphere()),
-                        ("SVC on pixels", make_pipeline(StandardScaler(), SVC()))]:
+for protocol, (X_train, models) in protocols.items():
+    for name, model in models.items():
         model.fit(X_train, y_train)
         results[name, protocol] = model.score(X_test, y_test)
-        print(f"{name:15s} {protocol:20s} accuracy {results[name, protocol]:.2f}")
+        print(f"{name:15s} train {protocol.replace(chr(10), ' '):28s} "
+              f"test rotated: accuracy {results[name, protocol]:.2f}")
 
-fig, ax = plt.subplots(figsize=(6, 3.2))
-protocols = ["rotated / rotated", "unrotated / rotated"]
+fig, ax = plt.subplots(figsize=(7, 3.4))
 for i, name in enumerate(["DeepSphere FCN", "SVC on pixels"]):
-    scores = [results[name, protocol] for protocol in protocols]
-    ax.bar(np.arange(2) + 0.38 * (i - 0.5), scores, width=0.36, label=name)
+    positions = [j for j, protocol in enumerate(protocols) if (name, protocol) in results]
+    scores = [results[name, protocol] for protocol in protocols if (name, protocol) in results]
+    ax.bar(np.array(positions) + 0.38 * (i - 0.5), scores, width=0.36, label=name)
 ax.axhline(0.1, color="0.5", ls="--", lw=1, label="chance")
-ax.set(xticks=range(2), xticklabels=[f"train {p}".replace(" / ", ", test ")
-                                     for p in protocols],
-       ylabel="test accuracy", ylim=(0, 1), title="Rotated spherical digits")
+ax.set(xticks=range(len(protocols)), xticklabels=[f"train {p}" for p in protocols],
+       ylabel="accuracy on rotated test maps", ylim=(0, 1),
+       title="Rotated spherical digits")
 ax.legend(loc="upper right")
 
 # %%
 # The SVM sees a rotated digit as a new pattern of pixels: it needs many
-# rotated examples of each digit and is close to chance when it never saw
-# one. The FCN recognises digits in orientations it never saw. With
-# training maps in one orientation only, ``augment_rotation=True`` rotates
-# every training map afresh at every epoch; ``benchmarks/spherical_digits.py``
-# compares it, with more data and epochs.
+# rotated examples of each digit and is at chance when it never saw one.
+# The FCN recognises many digits in orientations it never saw, and
+# ``augment_rotation=True`` recovers much of the gap to training on rotated
+# maps. With more data and epochs (``benchmarks/spherical_digits.py``: 1200
+# digits, 15 epochs) the augmented FCN even beats it, 0.87 against 0.83,
+# since a fresh orientation of every digit at every epoch is more data than
+# one fixed orientation each; the FCN trained on unrotated maps alone
+# reaches 0.64, the SVM stays at chance.
 #
 # How equivariant is a graph convolution?
 # ---------------------------------------
