@@ -109,6 +109,7 @@ ax.set(xticks=range(len(protocols)), xticklabels=[f"train {p}" for p in protocol
        ylabel="accuracy on rotated test maps", ylim=(0, 1),
        title="Rotated spherical digits")
 ax.legend(loc="upper right")
+fig.tight_layout()
 
 # %%
 # The SVM sees a rotated digit as a new pattern of pixels: it needs many
