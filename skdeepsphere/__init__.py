@@ -12,6 +12,7 @@ _LAZY = {
     "PowerSpectrumFeatures": "features",
     "SphericalCNNClassifier": "estimators",
     "SphericalCNNRegressor": "estimators",
+    "rotation_equivariance_error": "rotation",
 }
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "PowerSpectrumFeatures",
     "SphericalCNNClassifier",
     "SphericalCNNRegressor",
+    "rotation_equivariance_error",
     "__version__",
 ]
 

@@ -16,11 +16,13 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
+from skorch.utils import to_tensor
 
 from .graph import laplacian_hierarchy
 from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
 from .nn.sparse import release_blocks
+from .rotation import RandomBatchRotation
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
 
@@ -68,16 +70,23 @@ class _DeepSphereNet(NeuralNet):
 
     DeepSphere's only augmentation: ``noise_std`` holds one standard
     deviation per input channel (in the units the module sees).
+    ``rotation``, if given, rotates each training map first (a
+    :class:`~skdeepsphere.rotation.RandomBatchRotation`).
     """
 
-    def __init__(self, *args, noise_std=None, **kwargs):
+    def __init__(self, *args, noise_std=None, rotation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.noise_std = noise_std
+        self.rotation = rotation
 
     def train_step_single(self, batch, **fit_params):
+        if self.rotation is not None:
+            Xi, yi = batch
+            # Rotate on the training device: the gather is cheap on a GPU.
+            batch = (self.rotation(to_tensor(Xi, device=self.device)), yi)
         if self.noise_std is not None:
             Xi, yi = batch
-            std = torch.as_tensor(self.noise_std, dtype=Xi.dtype)[:, None]
+            std = torch.as_tensor(self.noise_std, dtype=Xi.dtype, device=Xi.device)[:, None]
             batch = (Xi + std * torch.randn_like(Xi), yi)
         return super().train_step_single(batch, **fit_params)
 
@@ -111,6 +120,7 @@ class _SphericalCNNBase(BaseEstimator):
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "augment_rotation": ["boolean"],
     }
 
     def __init__(
@@ -141,6 +151,7 @@ class _SphericalCNNBase(BaseEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        augment_rotation=False,
     ):
         self.nside = nside
         self.pixels = pixels
@@ -167,6 +178,7 @@ class _SphericalCNNBase(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.augment_rotation = augment_rotation
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -254,6 +266,14 @@ class _SphericalCNNBase(BaseEstimator):
         noise_std = None
         if self.augment_noise > 0:
             noise_std = (self.augment_noise / self.input_scale_).astype(np.float32)
+        rotation = None
+        if self.augment_rotation:
+            if self.pixels is not None:
+                raise ValueError(
+                    "augment_rotation=True needs full-sky maps: a rotation moves "
+                    "pixels out of a partial sky; use pixels=None"
+                )
+            rotation = RandomBatchRotation(self.nside_, random_state=seed)
         fork = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(seed)
@@ -271,6 +291,7 @@ class _SphericalCNNBase(BaseEstimator):
                 device=device,
                 verbose=self.verbose,
                 noise_std=noise_std,
+                rotation=rotation,
             )
             try:
                 self.net_.fit(maps, targets)
@@ -357,6 +378,12 @@ _PARAMETERS_DOC = """
         the same seed are identical.
     verbose : int, default=0
         Print one line of skorch's log per epoch if > 0.
+    augment_rotation : bool, default=False
+        Rotate every training map by a fresh uniformly random rotation at
+        every epoch (bilinear resampling, see
+        :mod:`skdeepsphere.rotation`), to learn rotation invariance from
+        maps seen in one orientation. Full sky only (``pixels=None``);
+        the rotations are seeded by ``random_state``.
 """
 
 _ATTRIBUTES_DOC = """

@@ -13,12 +13,13 @@ from skdeepsphere.datasets import (
     load_healpix_maps,
     make_convergence_maps,
     make_convergence_regression,
+    make_spherical_digits,
 )
-from skdeepsphere.datasets import _convergence, _loaders, _patches
+from skdeepsphere.datasets import _convergence, _digits, _loaders, _patches
 from skdeepsphere.healpix import patch_pixels
 
 
-@pytest.mark.parametrize("module", [_convergence, _loaders, _patches])
+@pytest.mark.parametrize("module", [_convergence, _digits, _loaders, _patches])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
@@ -29,6 +30,7 @@ def test_public_api():
         [
             "make_convergence_maps",
             "make_convergence_regression",
+            "make_spherical_digits",
             "load_healpix_maps",
             "extract_patches",
         ]
@@ -465,3 +467,97 @@ def test_patches_keep_channels_and_nan():
 def test_patches_reject_bad_arguments(maps, order, error):
     with pytest.raises(error):
         extract_patches(maps, order)
+
+
+# --- make_spherical_digits ---------------------------------------------------
+
+
+def test_spherical_digits_shapes_labels_determinism():
+    from sklearn.datasets import load_digits
+
+    X, y = make_spherical_digits(nside=8, random_state=0)
+    assert X.shape == (1797, 768) and X.dtype == np.float32
+    np.testing.assert_array_equal(y, load_digits().target)
+    again, _ = make_spherical_digits(nside=8, random_state=0)
+    np.testing.assert_array_equal(X, again)
+    other, _ = make_spherical_digits(nside=8, random_state=1)
+    assert not np.allclose(X, other)
+    assert 0 <= X.min() and X.max() <= 1
+
+
+def test_spherical_digits_projection_matches_pointwise_reference():
+    """Reference: the stereographic projection written per pixel, scalar code."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(2, 5, 7))
+    nside, extent = 8, 1.2
+    X, labels = make_spherical_digits(images, nside=nside, rotate=False, extent=extent,
+                                      nest=True)
+    assert labels is None
+    for pixel in rng.choice(hp.nside2npix(nside), 60, replace=False):
+        theta, phi = hp.pix2ang(nside, pixel, nest=True)
+        radius = 2 * np.tan(theta / 2)
+        x, y = radius * np.cos(phi), radius * np.sin(phi)
+        column = (x + extent) / (2 * extent) * 7 - 0.5
+        row = (extent - y) / (2 * extent) * 5 - 0.5
+        for image, projected in zip(images, X):
+            padded = np.pad(image, 1)  # zero outside the image
+            r, c = row + 1, column + 1
+            if theta > np.pi / 2 or not (0 <= r < 6 and 0 <= c < 8):
+                expected = 0.0
+            else:
+                r0, c0 = int(np.floor(r)), int(np.floor(c))
+                dr, dc = r - r0, c - c0
+                expected = ((1 - dr) * (1 - dc) * padded[r0, c0]
+                            + (1 - dr) * dc * padded[r0, c0 + 1]
+                            + dr * (1 - dc) * padded[r0 + 1, c0]
+                            + dr * dc * padded[r0 + 1, c0 + 1])
+            np.testing.assert_allclose(projected[pixel], expected, atol=1e-6)
+
+
+def some_digits(n=100):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.images[:n] / 16, digits.target[:n]
+
+
+def test_spherical_digits_unrotated_lie_on_the_northern_hemisphere():
+    X, _ = make_spherical_digits(*some_digits(), nside=16, rotate=False)
+    theta, _ = hp.pix2ang(16, np.arange(hp.nside2npix(16)))
+    assert np.all(X[:, theta > np.pi / 2] == 0)
+    assert np.all(X[:, theta < np.pi / 2].sum(axis=1) > 0)
+    # the digits' centre of mass is near the north pole
+    z = np.cos(theta)
+    assert np.mean(X @ z / X.sum(axis=1)) > 0.6
+
+
+def test_spherical_digits_rotations_can_be_undone():
+    from skdeepsphere.rotation import rotate_maps
+
+    images, labels = some_digits()
+    flat, y = make_spherical_digits(images, labels, nside=16, rotate=False)
+    rotated, y_rotated, R = make_spherical_digits(images, labels, nside=16, random_state=0,
+                                                  return_rotations=True)
+    np.testing.assert_array_equal(y, labels)
+    np.testing.assert_array_equal(y_rotated, labels)
+    assert R.shape == (100, 3, 3)
+    back = rotate_maps(rotated, R.transpose(0, 2, 1))
+    error = np.linalg.norm(back - flat) / np.linalg.norm(flat)
+    assert error < 0.15
+    assert np.linalg.norm(rotated - flat) / np.linalg.norm(flat) > 0.8
+    _, _, identity = make_spherical_digits(images, nside=8, rotate=False,
+                                           return_rotations=True)
+    np.testing.assert_array_equal(identity, np.broadcast_to(np.eye(3), (100, 3, 3)))
+
+
+def test_spherical_digits_bad_input():
+    with pytest.raises(ValueError, match="images must have shape"):
+        make_spherical_digits(np.zeros((3, 8)), nside=8)
+    with pytest.raises(ValueError, match=r"labels must have shape \(3,\)"):
+        make_spherical_digits(np.zeros((3, 8, 8)), np.zeros(2), nside=8)
+    with pytest.raises(ValueError, match="NaN"):
+        make_spherical_digits(np.full((1, 2, 2), np.nan), nside=8)
+    with pytest.raises(ValueError, match="extent must be positive"):
+        make_spherical_digits(np.zeros((1, 2, 2)), nside=8, extent=0)
+    with pytest.raises(ValueError, match="power of 2"):
+        make_spherical_digits(nside=12)

@@ -4,17 +4,21 @@
   but different non-Gaussian statistics (classification).
 - :func:`make_convergence_regression`: tomographic maps whose statistics
   depend on :math:`\\Omega_m` and :math:`\\sigma_8` (regression).
+- :func:`make_spherical_digits`: 2-D digits projected onto the sphere and
+  randomly rotated (spherical MNIST).
 - :func:`load_healpix_maps`: FITS files to an array for the estimators.
 - :func:`extract_patches`: full-sky maps to DeepSphere's nested patches.
 """
 
 from ._convergence import make_convergence_maps, make_convergence_regression
+from ._digits import make_spherical_digits
 from ._loaders import load_healpix_maps
 from ._patches import extract_patches
 
 __all__ = [
     "make_convergence_maps",
     "make_convergence_regression",
+    "make_spherical_digits",
     "load_healpix_maps",
     "extract_patches",
 ]
