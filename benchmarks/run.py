@@ -175,9 +175,27 @@ def fit_child(nside, n_maps, batch_size, textbook, device):
         return time.perf_counter() - start
 
     warmup = fit(batch_size)  # imports, first allocations, torch.compile
-    seconds = fit(n_maps)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "warmup_seconds": warmup, "peak_rss_mb": peak}))
+    # Two timed fits where they are short (the minimum is the least disturbed).
+    seconds = min(fit(n_maps) for _ in range(2 if nside <= 64 else 1))
+    print(json.dumps({"seconds": seconds, "warmup_seconds": warmup,
+                      "peak_rss_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process in MB.
+
+    ``VmHWM`` restarts at ``exec``, unlike ``ru_maxrss``, which a child
+    inherits from the parent it was forked from (the benchmark's parent holds
+    over 1 GB by then).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(*args):
