@@ -3,14 +3,18 @@
 Usage: python benchmarks/knn_graph.py [--nside 256 1024] [--k 20]
        [--graph knn] [--lmax estimate 2]
 
-Each measurement runs in a fresh child process (so that its peak resident
-memory, ``ru_maxrss``, is its own) and prints one line per (nside, lmax):
-seconds for the weights (k-NN search with ``cKDTree`` and symmetrisation),
-the normalised Laplacian, the lmax estimate and the rescaling, the total,
-the peak RSS, and the number of non-zeros. The last two columns time
-``laplacian_hierarchy(nside, None, 0)`` in two more fresh processes sharing
-a temporary ``SKDEEPSPHERE_CACHE``: the first builds and stores the
-Laplacian, the second loads it (a second fit in a new session).
+Each measurement runs in a fresh child process, so that its peak resident
+memory (``ru_maxrss``) is its own. One line per (nside, lmax):
+
+- ``weights``: seconds and peak GB of ``healpix_weights`` alone (the k-NN
+  search with ``cKDTree`` and the symmetrisation);
+- ``build``: seconds and peak GB of ``laplacian_hierarchy(nside, None, 0)``
+  (weights, normalisation, lmax estimate or bound, rescaling to float32:
+  what a fit does), with an empty temporary ``SKDEEPSPHERE_CACHE``, which it
+  fills;
+- ``hit``: the same call in a new process that finds the Laplacian in that
+  cache (a second fit in a new session);
+- ``nnz`` of the weights and the cache's size on disk.
 """
 
 import argparse
@@ -27,30 +31,21 @@ def child(nside, graph, k, lmax, mode):
     from skdeepsphere import graph as graphs
 
     kwargs = dict(graph=graph, n_neighbours=k if graph == "knn" else None)
-    lmax = lmax if lmax == "estimate" else float(lmax)
     result = {}
-    if mode == "stages":
-        start = time.perf_counter()
-        weights = graphs.healpix_weights(nside, **kwargs)
-        result["weights"] = time.perf_counter() - start
-        result["nnz"] = weights.nnz
-        start = time.perf_counter()
-        laplacian = graphs.normalized_laplacian(weights)
-        del weights
-        result["laplacian"] = time.perf_counter() - start
-        start = time.perf_counter()
-        value = graphs.estimate_lmax(laplacian) if lmax == "estimate" else lmax
-        result["lmax"] = time.perf_counter() - start
-        result["lmax_value"] = value
-        start = time.perf_counter()
-        graphs.rescale_laplacian(laplacian, value)
-        result["rescale"] = time.perf_counter() - start
+    start = time.perf_counter()
+    if mode == "weights":
+        result["nnz"] = graphs.healpix_weights(nside, **kwargs).nnz
     else:
-        start = time.perf_counter()
+        lmax = lmax if lmax == "estimate" else float(lmax)
         graphs.laplacian_hierarchy(nside, None, 0, lmax=lmax, **kwargs)
-        result["hierarchy"] = time.perf_counter() - start
-    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result["seconds"] = time.perf_counter() - start
+    result["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps(result))
+
+
+def folder_size(path):
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(path) for name in names)
 
 
 def run_child(*args, env=None):
@@ -75,22 +70,20 @@ def main():
         return
     print(f"graph={args.graph} k={args.k}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}")
-    print(f"{'nside':>5} {'lmax':>8} {'weights':>8} {'laplac.':>8} {'lmax s':>7} "
-          f"{'rescale':>8} {'total':>7} {'peak GB':>8} {'nnz':>11} "
-          f"{'miss s':>7} {'hit s':>6} {'hit GB':>6}")
+    print(f"{'nside':>5} {'lmax':>8} | {'weights s':>9} {'GB':>5} | {'build s':>8} "
+          f"{'GB':>5} | {'hit s':>6} {'GB':>5} | {'nnz':>11} {'cache GB':>8}")
     for nside in args.nside:
+        weights = run_child(nside, args.graph, args.k, "2", "weights")
         for lmax in args.lmax:
-            stages = run_child(nside, args.graph, args.k, lmax, "stages")
-            total = sum(stages[key] for key in ("weights", "laplacian", "lmax", "rescale"))
             with tempfile.TemporaryDirectory() as cache:
                 env = {**os.environ, "SKDEEPSPHERE_CACHE": cache}
-                miss = run_child(nside, args.graph, args.k, lmax, "cache", env=env)
-                hit = run_child(nside, args.graph, args.k, lmax, "cache", env=env)
-            print(f"{nside:5d} {lmax:>8} {stages['weights']:8.2f} {stages['laplacian']:8.2f} "
-                  f"{stages['lmax']:7.2f} {stages['rescale']:8.2f} {total:7.2f} "
-                  f"{stages['peak_rss_gb']:8.2f} {stages['nnz']:11d} "
-                  f"{miss['hierarchy']:7.2f} {hit['hierarchy']:6.2f} "
-                  f"{hit['peak_rss_gb']:6.2f}", flush=True)
+                miss = run_child(nside, args.graph, args.k, lmax, "build", env=env)
+                hit = run_child(nside, args.graph, args.k, lmax, "build", env=env)
+                size = folder_size(cache) / 2**30
+            print(f"{nside:5d} {lmax:>8} | {weights['seconds']:9.2f} "
+                  f"{weights['peak_gb']:5.2f} | {miss['seconds']:8.2f} "
+                  f"{miss['peak_gb']:5.2f} | {hit['seconds']:6.2f} {hit['peak_gb']:5.2f} | "
+                  f"{weights['nnz']:11d} {size:8.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -167,7 +167,7 @@ def _knn_squared_distances(vectors, k):
     """Squared chord distances and indices of the k nearest other points."""
     n = len(vectors)
     tree = cKDTree(vectors)
-    index_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    index_dtype = np.int32 if n * (k + 1) < np.iinfo(np.int32).max else np.int64
     indices = np.empty((n, k), dtype=index_dtype)
     # float32 halves the memory at nside 1024 (12.6 M x k); the relative
     # rounding, 6e-8, is far below that of the float32 Laplacian.
@@ -179,6 +179,50 @@ def _knn_squared_distances(vectors, k):
         indices[start:stop] = neighbour[:, 1:]
         squared[start:stop] = np.square(distance[:, 1:])
     return squared, indices
+
+
+def _symmetric_knn(squared, cols):
+    """CSR of the k-NN edges united with their reverses, squared distances.
+
+    Equivalent to ``A.maximum(A.T)`` for the directed k-NN matrix ``A``,
+    but adds only the few missing reverse edges instead of materialising
+    ``A.T`` and scipy's worst-case (2 nnz) result: half the peak memory at
+    nside 1024.
+    """
+    n, k = cols.shape
+    kth = squared[:, -1]
+    extra = []
+    for start in range(0, n, _QUERY_CHUNK):
+        block = slice(start, min(start + _QUERY_CHUNK, n))
+        # i -> j lacks its reverse only if i is not closer to j than j's
+        # k-th neighbour; ties may go either way, so check membership.
+        row, position = np.nonzero(squared[block] >= kth[cols[block]])
+        source = row + start
+        target = cols[block][row, position]
+        present = (cols[target] == source[:, None]).any(axis=1)
+        extra.append((target[~present], source[~present],
+                      squared[block][row, position][~present]))
+    extra_rows, extra_cols, extra_squared = (np.concatenate(a) for a in zip(*extra))
+    order = np.argsort(extra_rows, kind="stable")
+    extra_rows, extra_cols = extra_rows[order], extra_cols[order]
+    counts = np.bincount(extra_rows, minlength=n)
+    indptr = np.zeros(n + 1, dtype=cols.dtype)
+    np.cumsum(k + counts, out=indptr[1:])
+    indices = np.empty(indptr[-1], dtype=cols.dtype)
+    data = np.empty(indptr[-1], dtype=squared.dtype)
+    for start in range(0, n, _QUERY_CHUNK):
+        block = slice(start, min(start + _QUERY_CHUNK, n))
+        destination = indptr[block, None] + np.arange(k, dtype=cols.dtype)
+        indices[destination] = cols[block]
+        data[destination] = squared[block]
+    first_extra = np.cumsum(counts) - counts  # of each row, in the sorted extras
+    destination = (indptr[extra_rows] + k
+                   + np.arange(len(extra_rows)) - first_extra[extra_rows])
+    indices[destination] = extra_cols
+    data[destination] = extra_squared[order]
+    weights = sparse.csr_matrix((data, indices, indptr), shape=(n, n))
+    weights.sort_indices()
+    return weights
 
 
 def healpix_weights(nside, nested_pixels=None, *, graph="neighbours",
@@ -252,15 +296,11 @@ def healpix_weights(nside, nested_pixels=None, *, graph="neighbours",
             )
         if kernel_width is None:
             kernel_width = knn_kernel_width(nside, k)
-        squared, cols = _knn_squared_distances(vectors, k)
-        indptr = np.arange(0, n * k + 1, k, dtype=cols.dtype)
-        directed = sparse.csr_matrix((squared.ravel(), cols.ravel(), indptr),
-                                     shape=(n, n))
-        del squared, cols
-        # Keep an edge present in either direction; the distance is the
-        # same both ways, so the maximum just unites the two patterns.
-        weights = directed.maximum(directed.T).tocsr()
-    weights.data = np.exp(-weights.data.astype(np.float64) / (4 * kernel_width))
+        # Keep an edge found from either end.
+        weights = _symmetric_knn(*_knn_squared_distances(vectors, k))
+    values = weights.data.astype(np.float64)
+    values *= -1 / (4 * kernel_width)
+    weights.data = np.exp(values, out=values)
     return weights
 
 

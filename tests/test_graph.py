@@ -2,6 +2,7 @@ import healpy as hp
 import numpy as np
 import pytest
 
+from scipy import sparse
 from scipy.special import sph_harm_y
 
 from skdeepsphere import graph as graph_module
@@ -286,3 +287,15 @@ def test_knn_graphs_are_more_equivariant():
     untuned = normalized_laplacian(healpix_weights(
         nside, graph="knn", n_neighbours=20, kernel_width=mean_rule))
     assert equivariance_error(untuned, ells).mean() > errors[1].mean()
+
+
+@pytest.mark.parametrize("nside, k", [(16, 20), (8, 40)])
+def test_knn_symmetrisation_matches_scipy_maximum(nside, k):
+    npix = hp.nside2npix(nside)
+    vectors = np.array(hp.pix2vec(nside, np.arange(npix), nest=True)).T
+    squared, cols = graph_module._knn_squared_distances(vectors, k)
+    directed = sparse.csr_matrix((squared.ravel(), cols.ravel(), np.arange(0, npix * k + 1, k)),
+                                 shape=(npix, npix))
+    expected = directed.maximum(directed.T)
+    actual = graph_module._symmetric_knn(squared, cols)
+    assert actual.nnz == expected.nnz and abs(actual - expected).max() == 0
