@@ -461,7 +461,9 @@ def healpix_laplacian(nside, nested_pixels=None, *, graph="neighbours",
         lmax = estimate_lmax(LinearOperator(
             (n, n), matvec=lambda x: x - adjacency @ x, dtype=np.float64))
     adjacency.data *= -2.0 / lmax
-    adjacency = adjacency.astype(np.float32)
+    adjacency = sparse.csr_matrix(  # float32, sharing the index arrays
+        (adjacency.data.astype(np.float32), adjacency.indices, adjacency.indptr),
+        shape=(n, n))
     diagonal = sparse.identity(n, dtype=np.float32, format="csr") * np.float32(2.0 / lmax - 1)
     return (adjacency + diagonal).tocsr()
 
