@@ -6,9 +6,10 @@ Usage: python benchmarks/knn_graph.py [--nside 256 1024] [--k 20]
 Each measurement runs in a fresh child process, so that its peak resident
 memory (``ru_maxrss``) is its own. One line per (nside, lmax):
 
-- ``weights``: seconds and peak GB of ``healpix_weights`` alone (the k-NN
-  search with ``cKDTree`` and the symmetrisation);
-- ``build``: seconds and peak GB of ``laplacian_hierarchy(nside, None, 0)``
+- ``weights``: wall seconds, CPU seconds (all threads, imports included)
+  and peak GB of ``healpix_weights`` alone (the k-NN search with
+  ``cKDTree`` and the symmetrisation);
+- ``build``: the same for ``laplacian_hierarchy(nside, None, 0)``
   (weights, normalisation, lmax estimate or bound, rescaling to float32:
   what a fit does), with an empty temporary ``SKDEEPSPHERE_CACHE``, which it
   fills;
@@ -39,7 +40,9 @@ def child(nside, graph, k, lmax, mode):
         lmax = lmax if lmax == "estimate" else float(lmax)
         graphs.laplacian_hierarchy(nside, None, 0, lmax=lmax, **kwargs)
     result["seconds"] = time.perf_counter() - start
-    result["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # imports included
+    result["peak_gb"] = usage.ru_maxrss / 2**20
     print(json.dumps(result))
 
 
@@ -70,8 +73,9 @@ def main():
         return
     print(f"graph={args.graph} k={args.k}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}")
-    print(f"{'nside':>5} {'lmax':>8} | {'weights s':>9} {'GB':>5} | {'build s':>8} "
-          f"{'GB':>5} | {'hit s':>6} {'GB':>5} | {'nnz':>11} {'cache GB':>8}")
+    print(f"{'nside':>5} {'lmax':>8} | {'weights s':>9} {'cpu s':>6} {'GB':>5} | "
+          f"{'build s':>8} {'cpu s':>6} {'GB':>5} | {'hit s':>6} {'GB':>5} | "
+          f"{'nnz':>11} {'cache GB':>8}")
     for nside in args.nside:
         weights = run_child(nside, args.graph, args.k, "2", "weights")
         for lmax in args.lmax:
@@ -81,7 +85,8 @@ def main():
                 hit = run_child(nside, args.graph, args.k, lmax, "build", env=env)
                 size = folder_size(cache) / 2**30
             print(f"{nside:5d} {lmax:>8} | {weights['seconds']:9.2f} "
-                  f"{weights['peak_gb']:5.2f} | {miss['seconds']:8.2f} "
+                  f"{weights['cpu_seconds']:6.1f} {weights['peak_gb']:5.2f} | "
+                  f"{miss['seconds']:8.2f} {miss['cpu_seconds']:6.1f} "
                   f"{miss['peak_gb']:5.2f} | {hit['seconds']:6.2f} {hit['peak_gb']:5.2f} | "
                   f"{weights['nnz']:11d} {size:8.2f}", flush=True)
 
