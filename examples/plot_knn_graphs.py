@@ -83,7 +83,7 @@ for name in graphs:
 # degrees that the normalisation :math:`D^{-1/2} W D^{-1/2}` divides by)
 # leak a roughly constant amount into other degrees. More neighbours
 # average those irregularities out: from :math:`\ell \approx 5` on, the
-# 40-neighbour graph is 20 to 60 times more equivariant than the
+# 40-neighbour graph is 20 to 75 times more equivariant than the
 # 8-neighbour graph.
 #
 # Why tune the kernel width?
