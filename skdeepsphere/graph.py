@@ -39,6 +39,7 @@ import torch.
 """
 
 import os
+import warnings
 
 import healpy as hp
 import numpy as np
@@ -524,8 +525,17 @@ def _laplacian(nside, nested_pixels, **kwargs):
     n_pixels = hp.nside2npix(nside) if nested_pixels is None else len(nested_pixels)
     if directory is None or n_pixels < _CACHE_MIN_PIXELS:
         return healpix_laplacian(nside, nested_pixels, **kwargs)
-    build = Memory(directory, verbose=0).cache(_build_laplacian)
-    return build(nside, nested_pixels, _CACHE_FORMAT, **kwargs)
+    try:
+        build = Memory(directory, verbose=0).cache(_build_laplacian)
+        return build(nside, nested_pixels, _CACHE_FORMAT, **kwargs)
+    except OSError as error:  # e.g. a read-only home folder
+        warnings.warn(
+            f"cannot use the graph cache in {directory!r} ({error}); building "
+            "the Laplacian without it. Set SKDEEPSPHERE_CACHE to a writable "
+            "folder, or to an empty string to disable the cache.",
+            RuntimeWarning, stacklevel=3,
+        )
+        return healpix_laplacian(nside, nested_pixels, **kwargs)
 
 
 def laplacian_hierarchy(nside, nested_pixels, n_levels, *, graph="neighbours",

@@ -230,6 +230,17 @@ def test_large_laplacians_are_cached_on_disk(tmp_path, monkeypatch):
     assert calls[7:] == [4, 2, 1]
 
 
+def test_unusable_cache_warns_and_builds(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SKDEEPSPHERE_CACHE", str(blocker / "cache"))
+    monkeypatch.setattr(graph_module, "_CACHE_MIN_PIXELS", 48)
+    with pytest.warns(RuntimeWarning, match="cannot use the graph cache"):
+        laplacians, _, _ = laplacian_hierarchy(2, None, 0, graph="knn")
+    assert abs(laplacians[0] - healpix_laplacian(
+        2, graph="knn", kernel_width=knn_kernel_width(2, 20))).max() == 0
+
+
 def test_cache_directory(monkeypatch):
     monkeypatch.delenv("SKDEEPSPHERE_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", "/some/cache")
