@@ -12,6 +12,7 @@ EXAMPLE_ORDER = [
     "plot_classify_full_sky.py",
     "plot_spherical_convolution.py",
     "plot_laplacian_spectrum.py",
+    "plot_knn_graphs.py",
     "plot_regression_multichannel.py",
     "plot_partial_sky_noise.py",
     "plot_grid_search.py",

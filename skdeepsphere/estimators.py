@@ -51,10 +51,12 @@ def resolve_device(device):
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_hierarchy(nside, pixels_bytes, n_levels, n_neighbours):
-    # Grid searches and CV refit on the same geometry many times.
+def _cached_hierarchy(nside, pixels_bytes, n_levels, graph, n_neighbours, kernel_width):
+    # Grid searches and CV refit on the same geometry many times (and
+    # laplacian_hierarchy caches large graphs on disk across processes).
     nested_pixels = None if pixels_bytes is None else np.frombuffer(pixels_bytes, np.int64)
-    return laplacian_hierarchy(nside, nested_pixels, n_levels, n_neighbours=n_neighbours)
+    return laplacian_hierarchy(nside, nested_pixels, n_levels, graph=graph,
+                               n_neighbours=n_neighbours, kernel_width=kernel_width)
 
 
 def _require_y(estimator, y):
@@ -106,7 +108,7 @@ class _SphericalCNNBase(BaseEstimator):
         "statistics": [StrOptions({"mean", "mean_var"})],
         "batch_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "n_neighbours": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbours": [Interval(Integral, 1, None, closed="left"), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -121,6 +123,8 @@ class _SphericalCNNBase(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "augment_rotation": ["boolean"],
+        "graph": [StrOptions({"neighbours", "knn"})],
+        "kernel_width": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
@@ -137,7 +141,7 @@ class _SphericalCNNBase(BaseEstimator):
         statistics="mean",
         batch_norm=True,
         dropout=0.0,
-        n_neighbours=8,
+        n_neighbours=None,
         max_epochs=20,
         batch_size=32,
         lr=1e-3,
@@ -152,6 +156,8 @@ class _SphericalCNNBase(BaseEstimator):
         random_state=None,
         verbose=0,
         augment_rotation=False,
+        graph="neighbours",
+        kernel_width=None,
     ):
         self.nside = nside
         self.pixels = pixels
@@ -179,6 +185,8 @@ class _SphericalCNNBase(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.augment_rotation = augment_rotation
+        self.graph = graph
+        self.kernel_width = kernel_width
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -242,8 +250,9 @@ class _SphericalCNNBase(BaseEstimator):
                 f"(at most {max_levels})"
             )
         partial = None if self.pixels is None else self.nested_pixels_.tobytes()
-        laplacians, _, parents = _cached_hierarchy(self.nside_, partial, n_levels,
-                                                   self.n_neighbours)
+        laplacians, _, parents = _cached_hierarchy(
+            self.nside_, partial, n_levels, self.graph, self.n_neighbours,
+            None if self.kernel_width is None else float(self.kernel_width))
         return DeepSphere(laplacians, parents, self.n_channels_, n_outputs,
                           channels=channels, cheb_order=self.cheb_order,
                           head=self.architecture, pooling=self.pooling,
@@ -346,10 +355,10 @@ _PARAMETERS_DOC = """
         Batch normalisation after each convolution.
     dropout : float, default=0.0
         Dropout before the dense layer.
-    n_neighbours : int, default=8
-        8: the HEALPix neighbour graph of DeepSphere v1; e.g. 20 or 40: the
-        k-nearest-neighbour graphs of DeepSphere v2 (more equivariant,
-        slower).
+    n_neighbours : int, default=None
+        k of ``graph="knn"`` (``None``: 20). DeepSphere v2 uses 8, 20 or 40:
+        more neighbours, more rotation equivariant and slower.
+        ``graph="neighbours"`` accepts only ``None`` or 8.
     max_epochs : int, default=20
         Passes over the training data.
     batch_size : int, default=32
@@ -384,6 +393,17 @@ _PARAMETERS_DOC = """
         :mod:`skdeepsphere.rotation`), to learn rotation invariance from
         maps seen in one orientation. Full sky only (``pixels=None``);
         the rotations are seeded by ``random_state``.
+    graph : {"neighbours", "knn"}, default="neighbours"
+        The pixel graph at every pooling level (see
+        :func:`skdeepsphere.graph.healpix_weights`): ``"neighbours"``, the
+        8 HEALPix neighbours of DeepSphere v1; ``"knn"``, the
+        ``n_neighbours``-nearest-neighbour graph of DeepSphere v2.
+    kernel_width : float, default=None
+        Width :math:`t` of the weights :math:`\\exp(-d^2 / 4t)` (squared
+        chord distance on the unit sphere), used at every level. ``None``:
+        the tuned :func:`skdeepsphere.graph.knn_kernel_width` of each
+        level's nside for ``"knn"``, half the mean squared edge length for
+        ``"neighbours"``.
 """
 
 _ATTRIBUTES_DOC = """

@@ -1,43 +1,74 @@
 r"""The HEALPix pixel graph and its Laplacian.
 
-DeepSphere (Perraudin et al. 2019) models the sphere as a graph whose
-vertices are the pixels and whose edges join each pixel to its 8 (at a few
-pixels 7) HEALPix neighbours, with Gaussian kernel weights on the chord
-distance between pixel centres,
+DeepSphere models the sphere as a graph whose vertices are the pixels, with
+Gaussian kernel weights on the chord distance between pixel centres
+:math:`x_i` (unit vectors),
 
 .. math::
 
-    W_{ij} = \exp\left(-\frac{\|x_i - x_j\|^2}{2 \rho}\right), \qquad
-    \rho = \operatorname{mean}_{(i, j) \in E} \|x_i - x_j\|^2 .
+    W_{ij} = \exp\left(-\frac{\|x_i - x_j\|^2}{4 t}\right),
+
+the convention of DeepSphere v2 (Defferrard et al. 2020), where
+:math:`t` is the ``kernel_width``. Two graphs are available:
+
+``graph="neighbours"``
+    Each pixel is joined to its 8 (at a few pixels 7) HEALPix neighbours,
+    the graph of DeepSphere v1 (Perraudin et al. 2019), with
+    :math:`t = \operatorname{mean}_{(i, j) \in E} \|x_i - x_j\|^2 / 2`
+    (i.e. :math:`\exp(-d^2 / 2\rho)` with :math:`\rho` the mean squared
+    edge length).
+``graph="knn"``
+    Each pixel is joined to its ``n_neighbours`` nearest pixel centres
+    (a k-nearest-neighbour graph, symmetrised: an edge is kept if it is
+    present in either direction), with :math:`t` taken from a table tuned
+    per ``nside`` and ``k`` to minimise the rotation equivariance error
+    (:func:`knn_kernel_width`, :func:`equivariance_error`). DeepSphere v2
+    showed that k = 20 or 40 is much more rotation equivariant than the
+    8-neighbour graph.
 
 The symmetric normalised Laplacian :math:`L = I - D^{-1/2} W D^{-1/2}` has
 its spectrum in :math:`[0, 2]`; Chebyshev filters need it rescaled to
 :math:`\tilde L = 2 L / \lambda_{max} - I`, whose spectrum is in
-:math:`[-1, 1]`. DeepSphere v2 (Defferrard et al. 2020) showed that k-nearest
-neighbour graphs (k = 20, 40) are more rotation equivariant;
-``n_neighbours`` other than 8 builds such a graph.
+:math:`[-1, 1]`.
 
 All functions take *sorted nested* pixel indices (see
 :func:`skdeepsphere.healpix.nested_order`) and return :mod:`scipy.sparse`
-matrices whose rows follow that order. This module does not import torch.
+matrices whose rows follow that order. :func:`laplacian_hierarchy` caches
+large Laplacians on disk (see :func:`cache_directory`). This module does not
+import torch.
 """
+
+import os
+import warnings
 
 import healpy as hp
 import numpy as np
+from joblib import Memory
 from scipy import sparse
-from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from scipy.spatial import cKDTree
 
+from ._kernel_widths import KERNEL_WIDTHS
 from .healpix import check_nside, parent_hierarchy
 
 __all__ = [
     "healpix_weights",
+    "knn_kernel_width",
     "normalized_laplacian",
     "estimate_lmax",
     "rescale_laplacian",
     "healpix_laplacian",
     "laplacian_hierarchy",
+    "equivariance_error",
+    "cache_directory",
 ]
+
+GRAPHS = ("neighbours", "knn")
+DEFAULT_KNN = 20
+
+# Pixels queried per call to the k-d tree: bounds the temporary (chunk, k + 1)
+# float64 and int64 arrays that cKDTree returns to ~100 MB at k = 40.
+_QUERY_CHUNK = 1 << 18
 
 
 def _full_sky(nside, nested_pixels):
@@ -46,8 +77,166 @@ def _full_sky(nside, nested_pixels):
     return np.asarray(nested_pixels, dtype=np.int64)
 
 
-def healpix_weights(nside, nested_pixels=None, *, n_neighbours=8, kernel_width=None):
-    """Weighted adjacency matrix of the HEALPix pixel graph.
+def _check_graph(graph, n_neighbours):
+    """Validate ``graph`` and return the number of neighbours it uses."""
+    if graph not in GRAPHS:
+        raise ValueError(f"graph must be one of {GRAPHS}, got {graph!r}")
+    if graph == "neighbours":
+        if n_neighbours not in (None, 8):
+            raise ValueError(
+                f"graph='neighbours' is the 8-neighbour HEALPix graph; got "
+                f"n_neighbours={n_neighbours}: use graph='knn' for "
+                f"{n_neighbours} nearest neighbours"
+            )
+        return 8
+    if n_neighbours is None:
+        return DEFAULT_KNN
+    if isinstance(n_neighbours, (bool, np.bool_)) or not isinstance(
+        n_neighbours, (int, np.integer)
+    ):
+        raise TypeError(f"n_neighbours must be an int, got {n_neighbours!r}")
+    if n_neighbours < 1:
+        raise ValueError(f"n_neighbours must be >= 1, got {n_neighbours}")
+    return int(n_neighbours)
+
+
+def knn_kernel_width(nside, n_neighbours):
+    r"""Tuned kernel width :math:`t` of the k-nearest-neighbour graph.
+
+    :math:`t` minimises the equivariance error of the graph Laplacian
+    (:func:`equivariance_error`, averaged over degrees
+    :math:`1 \le \ell \le 2\, n_{side}`) for weights
+    :math:`\exp(-\|x_i - x_j\|^2 / 4t)` on unit vectors. The table
+    (``skdeepsphere/_kernel_widths.py``) was computed for ``n_neighbours``
+    in 8, 20, 40 and ``nside`` from 4 to 64 by
+    ``benchmarks/tune_kernel_width.py``, which minimises that mean error
+    over :math:`\log t` with :func:`scipy.optimize.minimize_scalar`.
+
+    Outside the table:
+
+    - ``nside`` beyond the table scales with :math:`t \propto
+      n_{side}^{-2}` (as the squared distance between neighbouring
+      pixels) from the nearest tabulated ``nside``. The tuned
+      :math:`t\, n_{side}^2` levels off: for k = 20 it is 0.42, 0.38,
+      0.34, 0.32 at ``nside`` 8 to 64, and a check at ``nside = 128`` gave
+      0.31, so extrapolated widths are within a few percent;
+    - ``n_neighbours`` between tabulated values interpolates
+      :math:`t\, n_{side}^2` linearly in k; beyond them it scales
+      :math:`t \propto k` (the area covered by k pixels).
+
+    Parameters
+    ----------
+    nside : int
+        Resolution.
+    n_neighbours : int
+        Number of nearest neighbours k.
+
+    Returns
+    -------
+    kernel_width : float
+        :math:`t`, in squared chord-distance units of the unit sphere.
+
+    Examples
+    --------
+    >>> from skdeepsphere.graph import knn_kernel_width
+    >>> t32 = knn_kernel_width(32, 20)
+    >>> round(t32, 6)
+    0.00033
+    >>> round(knn_kernel_width(1024, 20) / knn_kernel_width(512, 20), 2)  # 1/nside**2
+    0.25
+    >>> knn_kernel_width(32, 8) < t32 < knn_kernel_width(32, 40)
+    True
+    """
+    nside = check_nside(nside)
+    k = _check_graph("knn", n_neighbours)
+
+    def scaled(k_table):
+        # t * nside**2 at the nearest tabulated nside
+        widths = KERNEL_WIDTHS[k_table]
+        sides = np.array(sorted(widths))
+        nearest = sides[np.argmin(np.abs(np.log2(sides) - np.log2(nside)))]
+        return widths[int(nearest)] * float(nearest) ** 2
+
+    ks = sorted(KERNEL_WIDTHS)
+    if k <= ks[0]:
+        value = scaled(ks[0]) * k / ks[0]
+    elif k >= ks[-1]:
+        value = scaled(ks[-1]) * k / ks[-1]
+    else:
+        value = float(np.interp(k, ks, [scaled(k_table) for k_table in ks]))
+    return value / nside**2
+
+
+def _knn_squared_distances(vectors, k):
+    """Squared chord distances and indices of the k nearest other points."""
+    n = len(vectors)
+    tree = cKDTree(vectors)
+    # int32 indices (half the memory) while the symmetrised graph fits them.
+    index_dtype = np.int32 if 2 * n * k < np.iinfo(np.int32).max else np.int64
+    indices = np.empty((n, k), dtype=index_dtype)
+    # float32 halves the memory at nside 1024 (12.6 M x k); the relative
+    # rounding, 6e-8, is far below that of the float32 Laplacian.
+    squared = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, _QUERY_CHUNK):
+        stop = min(start + _QUERY_CHUNK, n)
+        distance, neighbour = tree.query(vectors[start:stop], k=k + 1, workers=-1)
+        # The nearest point is the pixel itself (pixel centres are distinct).
+        indices[start:stop] = neighbour[:, 1:]
+        squared[start:stop] = np.square(distance[:, 1:])
+    return squared, indices
+
+
+def _symmetric_knn(squared, cols):
+    """CSR of the k-NN edges united with their reverses, squared distances.
+
+    Equivalent to ``A.maximum(A.T)`` for the directed k-NN matrix ``A``,
+    but adds only the few missing reverse edges instead of materialising
+    ``A.T`` and scipy's worst-case (2 nnz) result: half the peak memory at
+    nside 1024.
+    """
+    n, k = cols.shape
+    kth = squared[:, -1]
+    extra = []
+    for start in range(0, n, _QUERY_CHUNK):
+        block = slice(start, min(start + _QUERY_CHUNK, n))
+        # i -> j lacks its reverse only if i is not closer to j than j's
+        # k-th neighbour; ties may go either way, so check membership.
+        row, position = np.nonzero(squared[block] >= kth[cols[block]])
+        source = row + start
+        target = cols[block][row, position]
+        present = (cols[target] == source[:, None]).any(axis=1)
+        extra.append((target[~present], source[~present],
+                      squared[block][row, position][~present]))
+    extra_rows, extra_cols, extra_squared = (np.concatenate(a) for a in zip(*extra))
+    order = np.argsort(extra_rows, kind="stable")
+    extra_rows, extra_cols = extra_rows[order], extra_cols[order]
+    counts = np.bincount(extra_rows, minlength=n)
+    indptr = np.zeros(n + 1, dtype=cols.dtype)
+    np.cumsum(k + counts, out=indptr[1:])
+    indices = np.empty(indptr[-1], dtype=cols.dtype)
+    data = np.empty(indptr[-1], dtype=squared.dtype)
+    for start in range(0, n, _QUERY_CHUNK):
+        block = slice(start, min(start + _QUERY_CHUNK, n))
+        destination = indptr[block, None] + np.arange(k, dtype=cols.dtype)
+        indices[destination] = cols[block]
+        data[destination] = squared[block]
+    first_extra = np.cumsum(counts) - counts  # of each row, in the sorted extras
+    destination = (indptr[extra_rows] + k
+                   + np.arange(len(extra_rows)) - first_extra[extra_rows])
+    indices[destination] = extra_cols
+    data[destination] = extra_squared[order]
+    weights = sparse.csr_matrix((data, indices, indptr), shape=(n, n))
+    weights.sort_indices()
+    return weights
+
+
+def healpix_weights(nside, nested_pixels=None, *, graph="neighbours",
+                    n_neighbours=None, kernel_width=None):
+    r"""Weighted adjacency matrix of the HEALPix pixel graph.
+
+    :math:`W_{ij} = \exp(-\|x_i - x_j\|^2 / 4t)` on the edges, with
+    :math:`x_i` the unit vector of pixel i's centre and :math:`t` the
+    ``kernel_width``.
 
     Parameters
     ----------
@@ -55,14 +244,21 @@ def healpix_weights(nside, nested_pixels=None, *, n_neighbours=8, kernel_width=N
         Resolution.
     nested_pixels : array-like of int or None
         Sorted nested indices of the vertices (a partial sky); ``None`` for
-        the full sphere. Edges to pixels outside the set are dropped.
-    n_neighbours : int, default=8
-        8 uses healpy's pixel neighbours (the DeepSphere v1 graph). Any other
-        value builds a symmetrised k-nearest-neighbour graph on the pixel
-        centres (DeepSphere v2 uses 20 or 40).
-    kernel_width : float or None
-        :math:`\\rho` of the Gaussian kernel on squared chord distances;
-        ``None`` uses the mean squared distance over the edges.
+        the full sphere. Edges to pixels outside the set are dropped; the
+        nearest neighbours of ``graph="knn"`` are searched among the set.
+    graph : {"neighbours", "knn"}, default="neighbours"
+        ``"neighbours"``: healpy's 8 pixel neighbours (the DeepSphere v1
+        graph). ``"knn"``: a symmetrised k-nearest-neighbour graph on the
+        pixel centres (DeepSphere v2), built with
+        :class:`scipy.spatial.cKDTree`; an edge present in either direction
+        is kept, so pixels have at least k neighbours.
+    n_neighbours : int or None, default=None
+        k of ``graph="knn"``; ``None`` means 20. ``graph="neighbours"``
+        accepts only ``None`` or 8.
+    kernel_width : float or None, default=None
+        :math:`t > 0`. ``None``: for ``"neighbours"``, half the mean
+        squared edge length (DeepSphere v1's rule); for ``"knn"``, the tuned
+        :func:`knn_kernel_width`.
 
     Returns
     -------
@@ -75,37 +271,59 @@ def healpix_weights(nside, nested_pixels=None, *, n_neighbours=8, kernel_width=N
     >>> W = healpix_weights(4)
     >>> W.shape, int((W > 0).sum(axis=1).min()), int((W > 0).sum(axis=1).max())
     ((192, 192), 7, 8)
+    >>> W = healpix_weights(4, graph="knn", n_neighbours=20)
+    >>> bool((W != W.T).nnz == 0), int((W > 0).sum(axis=1).min()) >= 20
+    (True, True)
     """
     nside = check_nside(nside)
+    k = _check_graph(graph, n_neighbours)
+    if kernel_width is not None and not kernel_width > 0:
+        raise ValueError(f"kernel_width must be positive, got {kernel_width}")
     pixels = _full_sky(nside, nested_pixels)
     n = pixels.size
     vectors = np.stack(hp.pix2vec(nside, pixels, nest=True), axis=1)
-    if n_neighbours == 8:
+    if graph == "neighbours":
         neighbours = hp.get_all_neighbours(nside, pixels, nest=True).T  # (n, 8)
         position = np.searchsorted(pixels, neighbours)
         position = np.minimum(position, n - 1)
         valid = (neighbours >= 0) & (pixels[position] == neighbours)
         rows = np.broadcast_to(np.arange(n)[:, None], neighbours.shape)[valid]
         cols = position[valid]
+        squared = np.sum((vectors[rows] - vectors[cols]) ** 2, axis=1)
+        if kernel_width is None:
+            kernel_width = squared.mean() / 2 if squared.size else 1.0
+        # healpy's neighbourhood is symmetric.
+        weights = sparse.csr_matrix((squared, (rows, cols)), shape=(n, n))
     else:
-        if not 1 <= n_neighbours < n:
+        if not k < n:
             raise ValueError(
-                f"n_neighbours must be in [1, {n - 1}] for {n} pixels, "
-                f"got {n_neighbours}"
+                f"n_neighbours must be in [1, {n - 1}] for {n} pixels, got {k}"
             )
-        _, cols = cKDTree(vectors).query(vectors, k=n_neighbours + 1)
-        cols = cols[:, 1:].ravel()
-        rows = np.repeat(np.arange(n), n_neighbours)
-    squared = np.sum((vectors[rows] - vectors[cols]) ** 2, axis=1)
-    if kernel_width is None:
-        kernel_width = squared.mean() if squared.size else 1.0
-    elif kernel_width <= 0:
-        raise ValueError(f"kernel_width must be positive, got {kernel_width}")
-    values = np.exp(-squared / (2 * kernel_width))
-    weights = sparse.csr_matrix((values, (rows, cols)), shape=(n, n))
-    # healpy's neighbourhood is symmetric but k-NN is not: keep an edge
-    # present in either direction.
-    return weights.maximum(weights.T).tocsr()
+        if kernel_width is None:
+            kernel_width = knn_kernel_width(nside, k)
+        # Keep an edge found from either end.
+        weights = _symmetric_knn(*_knn_squared_distances(vectors, k))
+    values = weights.data.astype(np.float64)
+    values *= -1 / (4 * kernel_width)
+    weights.data = np.exp(values, out=values)
+    return weights
+
+
+def _normalize_adjacency(weights):
+    """Turn csr ``weights`` into :math:`D^{-1/2} W D^{-1/2}`, in place.
+
+    Row blocks keep the temporaries small at nside 1024 (~300 M edges).
+    """
+    degree = np.asarray(weights.sum(axis=1)).ravel()
+    inv_sqrt = np.zeros_like(degree)
+    np.divide(1.0, np.sqrt(degree), out=inv_sqrt, where=degree > 0)
+    indptr, indices, data = weights.indptr, weights.indices, weights.data
+    for first in range(0, weights.shape[0], _QUERY_CHUNK):
+        last = min(first + _QUERY_CHUNK, weights.shape[0])
+        block = slice(indptr[first], indptr[last])
+        data[block] *= np.repeat(inv_sqrt[first:last], np.diff(indptr[first:last + 1]))
+        data[block] *= inv_sqrt[indices[block]]
+    return weights
 
 
 def normalized_laplacian(weights):
@@ -130,12 +348,9 @@ def normalized_laplacian(weights):
     >>> float(abs(L.diagonal() - 1).max())
     0.0
     """
-    degree = np.asarray(weights.sum(axis=1)).ravel()
-    inv_sqrt = np.zeros_like(degree)
-    np.divide(1.0, np.sqrt(degree), out=inv_sqrt, where=degree > 0)
-    scaling = sparse.diags(inv_sqrt)
+    adjacency = _normalize_adjacency(sparse.csr_matrix(weights, dtype=np.float64, copy=True))
     n = weights.shape[0]
-    return (sparse.identity(n, format="csr") - scaling @ weights @ scaling).tocsr()
+    return (sparse.identity(n, format="csr") - adjacency).tocsr()
 
 
 def estimate_lmax(laplacian, *, margin=1.02):
@@ -146,7 +361,7 @@ def estimate_lmax(laplacian, *, margin=1.02):
 
     Parameters
     ----------
-    laplacian : scipy.sparse matrix of shape (n, n)
+    laplacian : scipy.sparse matrix or LinearOperator of shape (n, n)
     margin : float, default=1.02
         DeepSphere multiplies the estimate by 1.02 so that the rescaled
         spectrum stays inside [-1, 1].
@@ -206,8 +421,8 @@ def rescale_laplacian(laplacian, lmax=2.0):
     return rescaled.tocsr().astype(np.float32)
 
 
-def healpix_laplacian(nside, nested_pixels=None, *, n_neighbours=8,
-                      kernel_width=None, lmax="estimate"):
+def healpix_laplacian(nside, nested_pixels=None, *, graph="neighbours",
+                      n_neighbours=None, kernel_width=None, lmax="estimate"):
     """Rescaled Laplacian of the HEALPix graph, ready for Chebyshev filters.
 
     Parameters
@@ -216,9 +431,11 @@ def healpix_laplacian(nside, nested_pixels=None, *, n_neighbours=8,
         Resolution.
     nested_pixels : array-like of int or None
         Sorted nested indices of a partial sky, ``None`` for the full sphere.
-    n_neighbours : int, default=8
+    graph : {"neighbours", "knn"}, default="neighbours"
         See :func:`healpix_weights`.
-    kernel_width : float or None
+    n_neighbours : int or None, default=None
+        See :func:`healpix_weights`.
+    kernel_width : float or None, default=None
         See :func:`healpix_weights`.
     lmax : "estimate" or float, default="estimate"
         ``"estimate"`` uses :func:`estimate_lmax`; a number (e.g. the bound
@@ -233,19 +450,104 @@ def healpix_laplacian(nside, nested_pixels=None, *, n_neighbours=8,
     >>> from skdeepsphere.graph import healpix_laplacian
     >>> healpix_laplacian(8).shape
     (768, 768)
+    >>> L = healpix_laplacian(8, graph="knn", n_neighbours=40)
+    >>> int(L.getnnz(axis=1).min())  # the diagonal and at least 40 neighbours
+    41
     """
-    weights = healpix_weights(nside, nested_pixels, n_neighbours=n_neighbours,
-                              kernel_width=kernel_width)
-    laplacian = normalized_laplacian(weights)
+    if isinstance(lmax, str) and lmax != "estimate":
+        raise ValueError(f"lmax must be 'estimate' or a number, got {lmax!r}")
+    adjacency = _normalize_adjacency(healpix_weights(
+        nside, nested_pixels, graph=graph, n_neighbours=n_neighbours,
+        kernel_width=kernel_width))
+    n = adjacency.shape[0]
+    # The same as rescale_laplacian(normalized_laplacian(W), lmax), without
+    # holding W, L and 2 L / lmax - I in memory at once.
     if isinstance(lmax, str):
-        if lmax != "estimate":
-            raise ValueError(f"lmax must be 'estimate' or a number, got {lmax!r}")
-        lmax = estimate_lmax(laplacian)
-    return rescale_laplacian(laplacian, lmax)
+        lmax = estimate_lmax(LinearOperator(
+            (n, n), matvec=lambda x: x - adjacency @ x, dtype=np.float64))
+    adjacency.data *= -2.0 / lmax
+    adjacency = sparse.csr_matrix(  # float32, sharing the index arrays
+        (adjacency.data.astype(np.float32), adjacency.indices, adjacency.indptr),
+        shape=(n, n))
+    diagonal = sparse.identity(n, dtype=np.float32, format="csr") * np.float32(2.0 / lmax - 1)
+    return (adjacency + diagonal).tocsr()
 
 
-def laplacian_hierarchy(nside, nested_pixels, n_levels, **kwargs):
+# -- on-disk cache -----------------------------------------------------------
+
+# Bump when the construction of the graph changes: cached Laplacians of an
+# older construction are then ignored.
+_CACHE_FORMAT = 1
+# Laplacians of fewer pixels (nside < 64) are faster to build than to load.
+_CACHE_MIN_PIXELS = 12 * 64**2
+
+
+def cache_directory():
+    """Folder where :func:`laplacian_hierarchy` caches large Laplacians.
+
+    Building the k-nearest-neighbour graph and estimating
+    :math:`\\lambda_{max}` take tens of seconds at ``nside = 1024``, so the
+    rescaled Laplacians of levels with at least 49 152 pixels
+    (``nside >= 64`` on a full sky) are stored with :class:`joblib.Memory`
+    and loaded by later fits, in this or any other process. The folder is
+    ``$SKDEEPSPHERE_CACHE`` if that environment variable is set, else
+    ``$XDG_CACHE_HOME/skdeepsphere`` (``~/.cache/skdeepsphere``). Setting
+    ``SKDEEPSPHERE_CACHE`` to an empty string disables the cache. Delete the
+    folder to reclaim the space.
+
+    Returns
+    -------
+    directory : str or None
+        ``None`` when caching is disabled.
+
+    Examples
+    --------
+    >>> from skdeepsphere.graph import cache_directory
+    >>> cache_directory()  # doctest: +SKIP
+    '/home/me/.cache/skdeepsphere'
+    """
+    directory = os.environ.get("SKDEEPSPHERE_CACHE")
+    if directory is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+            os.path.expanduser("~"), ".cache")
+        directory = os.path.join(base, "skdeepsphere")
+    return directory or None
+
+
+def _build_laplacian(nside, nested_pixels, cache_format, **kwargs):
+    # cache_format is part of joblib's key only.
+    return healpix_laplacian(nside, nested_pixels, **kwargs)
+
+
+def _laplacian(nside, nested_pixels, **kwargs):
+    """healpix_laplacian, read from / written to the disk cache if large."""
+    directory = cache_directory()
+    n_pixels = hp.nside2npix(nside) if nested_pixels is None else len(nested_pixels)
+    if directory is None or n_pixels < _CACHE_MIN_PIXELS:
+        return healpix_laplacian(nside, nested_pixels, **kwargs)
+    try:
+        build = Memory(directory, verbose=0).cache(_build_laplacian)
+        return build(nside, nested_pixels, _CACHE_FORMAT, **kwargs)
+    except OSError as error:  # e.g. a read-only home folder
+        warnings.warn(
+            f"cannot use the graph cache in {directory!r} ({error}); building "
+            "the Laplacian without it. Set SKDEEPSPHERE_CACHE to a writable "
+            "folder, or to an empty string to disable the cache.",
+            RuntimeWarning, stacklevel=3,
+        )
+        return healpix_laplacian(nside, nested_pixels, **kwargs)
+
+
+def laplacian_hierarchy(nside, nested_pixels, n_levels, *, graph="neighbours",
+                        n_neighbours=None, kernel_width=None, lmax="estimate"):
     """Rescaled Laplacians at ``nside``, ``nside / 2``, ... (``n_levels + 1``).
+
+    Each level gets its own graph on its own pixels: for ``graph="knn"``
+    the tuned kernel width of its ``nside``
+    (:func:`knn_kernel_width`), and k reduced to ``n_pixels - 1`` (every
+    pixel joined to every other) at coarse levels with fewer pixels than
+    ``n_neighbours + 1``. Levels with at least 49 152 pixels are cached on
+    disk (:func:`cache_directory`).
 
     Parameters
     ----------
@@ -255,8 +557,13 @@ def laplacian_hierarchy(nside, nested_pixels, n_levels, **kwargs):
         Sorted nested pixels at the finest level, ``None`` for a full sky.
     n_levels : int
         Number of poolings by 4; ``nside / 2**n_levels`` must be >= 1.
-    **kwargs
-        Passed to :func:`healpix_laplacian`.
+    graph, n_neighbours : see :func:`healpix_weights`
+    kernel_width : float or None, default=None
+        See :func:`healpix_weights`. A number is used at every level
+        (it is a squared distance: the tuned default, which shrinks as
+        :math:`n_{side}^{-2}`, is usually what you want).
+    lmax : "estimate" or float, default="estimate"
+        See :func:`healpix_laplacian`.
 
     Returns
     -------
@@ -273,16 +580,129 @@ def laplacian_hierarchy(nside, nested_pixels, n_levels, **kwargs):
     >>> laplacians, _, _ = laplacian_hierarchy(8, None, 2)
     >>> [L.shape[0] for L in laplacians]
     [768, 192, 48]
+    >>> laplacians, _, _ = laplacian_hierarchy(4, None, 2, graph="knn")
+    >>> [L.shape[0] for L in laplacians]  # k = 20, 20 and 11 at nside 1
+    [192, 48, 12]
     """
     nside = check_nside(nside)
+    k = _check_graph(graph, n_neighbours)
     if nside >> n_levels < 1:
         raise ValueError(
             f"cannot pool {n_levels} times from nside={nside}: "
             f"at most {int(np.log2(nside))} levels"
         )
     pixel_sets, parents = parent_hierarchy(_full_sky(nside, nested_pixels), n_levels)
-    laplacians = [
-        healpix_laplacian(nside >> level, pixels, **kwargs)
-        for level, pixels in enumerate(pixel_sets)
-    ]
+    laplacians = []
+    for level, pixels in enumerate(pixel_sets):
+        level_nside = nside >> level
+        kwargs = dict(graph=graph, kernel_width=kernel_width, lmax=lmax)
+        if graph == "knn" and len(pixels) < 2:
+            kwargs["graph"] = "neighbours"  # a lone pixel: no edge either way
+        elif graph == "knn":
+            kwargs["n_neighbours"] = max(1, min(k, len(pixels) - 1))
+            if kernel_width is None:
+                # The width tuned for the k asked for, not the reduced one.
+                kwargs["kernel_width"] = knn_kernel_width(level_nside, k)
+        full = nested_pixels is None
+        laplacians.append(_laplacian(level_nside, None if full else pixels, **kwargs))
     return laplacians, pixel_sets, parents
+
+
+# -- equivariance ------------------------------------------------------------
+
+def _harmonic_basis(nside, ell, nested_pixels):
+    """Orthonormal basis of the degree-``ell`` harmonics sampled at pixels.
+
+    The columns of healpy's synthesis of the 2 ell + 1 real harmonics
+    (a_lm = 1 and, for m > 0, a_lm = i) at the pixel centres,
+    orthonormalised by QR.
+    """
+    size = hp.Alm.getsize(ell)
+    alms = np.zeros((2 * ell + 1, size), dtype=np.complex128)
+    for m in range(ell + 1):
+        alms[m, hp.Alm.getidx(ell, ell, m)] = 1.0
+        if m > 0:
+            alms[ell + m, hp.Alm.getidx(ell, ell, m)] = 1.0j
+    maps = hp.alm2map(alms, nside, lmax=ell, pol=False)
+    maps = np.atleast_2d(maps)[:, hp.nest2ring(nside, nested_pixels)]
+    basis, _ = np.linalg.qr(maps.T)
+    return basis
+
+
+def equivariance_error(laplacian, ells, *, nside=None, nested_pixels=None):
+    r"""Per-degree rotation equivariance error of a graph Laplacian.
+
+    A filter commutes with all rotations iff it maps each degree-:math:`\ell`
+    space of spherical harmonics into itself (Schur's lemma). For each
+    :math:`\ell`, let :math:`Q_\ell` be an orthonormal basis of the
+    spherical harmonics of degree :math:`\ell` sampled at the pixel centres
+    (synthesised by healpy); the error is the part of :math:`L Q_\ell`
+    outside that space,
+
+    .. math::
+
+        E(\ell) = \frac{\|(I - Q_\ell Q_\ell^\top)\, L\, Q_\ell\|_F}
+                       {\|L\, Q_\ell\|_F},
+
+    i.e. the root-mean-square over random maps of degree :math:`\ell` of
+    :math:`\|P_\ell^\perp L f\| / \|L f\|`: 0 for a perfectly equivariant
+    Laplacian, 1 if nothing of :math:`L f` stays in degree :math:`\ell`.
+    Since any polynomial filter :math:`g(L)` is built from :math:`L`, it is
+    the equivariance error of the graph convolutions' building block.
+
+    Parameters
+    ----------
+    laplacian : scipy.sparse matrix or ndarray of shape (n_pixels, n_pixels)
+        A graph Laplacian in nested order, e.g.
+        ``normalized_laplacian(healpix_weights(nside, graph="knn"))``. (The
+        rescaled :math:`\tilde L = 2L / \lambda_{max} - I` has a different
+        denominator: pass the unrescaled one.)
+    ells : int or array-like of int
+        Degrees :math:`\ell \ge 1`, below about :math:`2\, n_{side}`, where
+        the sampled harmonics of different degrees are still close to
+        orthogonal.
+    nside : int, default=None
+        Resolution; inferred from a full-sky ``laplacian``.
+    nested_pixels : array-like of int, default=None
+        Sorted nested pixels of a partial-sky ``laplacian`` (then the error
+        also contains the effect of the sky's border).
+
+    Returns
+    -------
+    errors : ndarray of shape (n_ells,)
+
+    Examples
+    --------
+    >>> from skdeepsphere.graph import equivariance_error, healpix_weights, normalized_laplacian
+    >>> L8 = normalized_laplacian(healpix_weights(16))
+    >>> L40 = normalized_laplacian(healpix_weights(16, graph="knn", n_neighbours=40))
+    >>> bool(equivariance_error(L40, [5])[0] < equivariance_error(L8, [5])[0])
+    True
+    """
+    n = laplacian.shape[0]
+    if nside is None:
+        if nested_pixels is not None:
+            raise ValueError("nside is required with nested_pixels")
+        nside = hp.npix2nside(n)
+    nside = check_nside(nside)
+    pixels = _full_sky(nside, nested_pixels)
+    if pixels.size != n or laplacian.shape != (n, n):
+        raise ValueError(
+            f"laplacian of shape {laplacian.shape} does not match the "
+            f"{pixels.size} pixels"
+        )
+    ells = np.atleast_1d(np.asarray(ells))
+    if ells.ndim != 1 or not np.issubdtype(ells.dtype, np.integer) or ells.min() < 1:
+        raise ValueError(f"ells must be integers >= 1, got {ells!r}")
+    return np.array([_leakage(laplacian, _harmonic_basis(nside, int(ell), pixels))
+                     for ell in ells])
+
+
+def _leakage(laplacian, basis):
+    """||L Q - mean_eigenvalue Q||_F / ||L Q||_F for an orthonormal basis Q."""
+    filtered = np.asarray(laplacian @ basis)
+    total = np.sum(filtered**2)
+    # ||LQ - c Q||^2 = ||LQ||^2 - 2 c tr(Q^T L Q) + c^2 (2l + 1), smallest
+    # at c = tr(Q^T L Q) / (2l + 1), the mean eigenvalue on degree l.
+    trace = np.sum(basis * filtered)
+    return float(np.sqrt(max(total - trace**2 / basis.shape[1], 0.0) / total))

@@ -334,3 +334,27 @@ def test_augment_rotation_needs_a_full_sky(two_classes):
         clf.fit(X[:10, pixels], y[:10])
     with pytest.raises(InvalidParameterError, match="augment_rotation"):
         SphericalCNNRegressor(augment_rotation="yes").fit(X[:10], y[:10])
+def test_knn_graph_parameters(two_classes, monkeypatch):
+    from skdeepsphere import estimators
+
+    X, y = two_classes
+    seen = []
+    hierarchy = estimators.laplacian_hierarchy
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return hierarchy(*args, **kwargs)
+
+    monkeypatch.setattr(estimators, "laplacian_hierarchy", spy)
+    estimators._cached_hierarchy.cache_clear()
+    clf = SphericalCNNClassifier(**{**SMALL, "max_epochs": 1}, graph="knn", n_neighbours=20)
+    assert clf.fit(X[:16], y[:16]).predict(X[:3]).shape == (3,)
+    assert seen == [dict(graph="knn", n_neighbours=20, kernel_width=None)]
+    clone(clf).set_params(kernel_width=1e-3).fit(X[:16], y[:16])
+    assert seen[-1] == dict(graph="knn", n_neighbours=20, kernel_width=1e-3)
+    with pytest.raises(ValueError, match="graph='knn'"):
+        clone(clf).set_params(graph="neighbours").fit(X[:10], y[:10])
+    with pytest.raises(InvalidParameterError, match="graph"):
+        clone(clf).set_params(graph="nearest").fit(X[:10], y[:10])
+    with pytest.raises(InvalidParameterError, match="kernel_width"):
+        clone(clf).set_params(kernel_width=0.0).fit(X[:10], y[:10])
