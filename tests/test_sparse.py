@@ -247,3 +247,21 @@ def test_transpose_into_matches_numpy(monkeypatch):
         monkeypatch.setenv("SKDEEPSPHERE_COMPILE", mode)
         out = transpose_into(source, torch.empty(91, 37))
         assert_allclose(out.numpy(), source.numpy().T)
+
+
+def test_compiled_kernel_guards_its_unchecked_gathers(monkeypatch):
+    # The compiled kernels index without bounds checks: shapes and the
+    # neighbour table are validated before every call instead.
+    monkeypatch.setenv("SKDEEPSPHERE_COMPILE", "1")
+    laplacian = LAPLACIANS["full4"]
+    operator = SparseLaplacian(laplacian)
+    with pytest.raises(ValueError, match=r"x must have shape \(192, 3\)"):
+        operator._kernel(torch.randn(100, 3), 1.0, None, 0.0)
+    with pytest.raises(ValueError, match="out must have shape"):
+        operator._kernel(torch.randn(192, 3), 1.0, None, 0.0, out=torch.empty(192, 2))
+    state = operator.state_dict()
+    state["neighbours"] = state["neighbours"].clone()
+    state["neighbours"][5, 0] = 10_000
+    operator.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"neighbours must be in \[0, 192\)"):
+        operator(torch.randn(192, 3))
