@@ -5,7 +5,7 @@ import sys
 
 KEYS = {
     "laplacian_apply_bandwidth_fraction": ["torch_sparse_fraction", "scipy_csr_fraction",
-                                           "preallocated_output_fraction",
+                                           "fresh_output_fraction",
                                            "chebyshev_step_fraction", "first_call_seconds"],
     "chebconv_speedup_vs_torch_sparse": ["seconds_ours", "seconds_textbook", "shape"],
 }
