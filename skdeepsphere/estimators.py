@@ -2,6 +2,7 @@
 
 import functools
 import math
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,6 +21,8 @@ from skorch.dataset import ValidSplit
 from .graph import laplacian_hierarchy
 from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
+from .streaming import channel_statistics, is_lazy, iter_chunks, lazy_shape
+from .training import EpochCheckpoint, MapDataset, load_checkpoint, resume_fit
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
 
@@ -110,6 +113,8 @@ class _SphericalCNNBase(BaseEstimator):
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "checkpoint": [str, os.PathLike, None],
+        "resume": ["boolean"],
     }
 
     def __init__(
@@ -140,6 +145,8 @@ class _SphericalCNNBase(BaseEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        checkpoint=None,
+        resume=False,
     ):
         self.nside = nside
         self.pixels = pixels
@@ -166,6 +173,8 @@ class _SphericalCNNBase(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint = checkpoint
+        self.resume = resume
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -175,7 +184,13 @@ class _SphericalCNNBase(BaseEstimator):
 
     # -- data ------------------------------------------------------------
     def _fit_maps(self, X):
-        """Validate training maps, learn the geometry, return nested float32."""
+        """Validate training maps, learn the geometry, return nested float32.
+
+        Lazy arrays (:func:`~skdeepsphere.streaming.is_lazy`) are read in
+        blocks and come back as a :class:`~skdeepsphere.training.MapDataset`.
+        """
+        if is_lazy(X):
+            return self._fit_lazy_maps(X)
         maps = check_maps(X, dtype=np.float32)
         _, n_channels, n_pixels = maps.shape
         self.nside_ = infer_nside(n_pixels, self.nside, self.pixels)
@@ -184,18 +199,34 @@ class _SphericalCNNBase(BaseEstimator):
         )
         self.n_channels_ = n_channels
         self.n_features_in_ = n_pixels
-        maps = maps[..., self.pixel_order_]
         # One mean and scale per channel keeps the maps' spatial statistics
         # (unlike a per-pixel StandardScaler) and makes `lr` scale-free.
-        self.input_mean_ = maps.mean(axis=(0, 2))
-        scale = maps.std(axis=(0, 2))
-        self.input_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        self._set_input_statistics(chunk for _, chunk in iter_chunks(maps))
+        maps = maps[..., self.pixel_order_]
         return self._standardize(maps)
+
+    def _fit_lazy_maps(self, X):
+        _, n_channels, n_pixels = lazy_shape(X)
+        self.nside_ = infer_nside(n_pixels, self.nside, self.pixels)
+        self.pixel_order_, self.nested_pixels_ = nested_order(
+            self.nside_, self.pixels, self.nest
+        )
+        self.n_channels_ = n_channels
+        self.n_features_in_ = n_pixels
+        # Same blocks as the in-memory path: identical statistics.
+        self._set_input_statistics(chunk for _, chunk in iter_chunks(X))
+        return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_)
+
+    def _set_input_statistics(self, chunks):
+        mean, scale = channel_statistics(chunks)
+        self.input_mean_ = mean.astype(np.float32)
+        self.input_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
 
     def _transform_maps(self, X):
         check_is_fitted(self, "net_")
-        maps = check_maps(X, dtype=np.float32)
-        _, n_channels, n_pixels = maps.shape
+        lazy = is_lazy(X)
+        maps = None if lazy else check_maps(X, dtype=np.float32)
+        _, n_channels, n_pixels = lazy_shape(X) if lazy else maps.shape
         if n_pixels != self.n_features_in_:
             raise ValueError(
                 f"X has {n_pixels} pixels per map, but {type(self).__name__} "
@@ -206,6 +237,9 @@ class _SphericalCNNBase(BaseEstimator):
                 f"X has {n_channels} channels, but {type(self).__name__} was "
                 f"fitted on {self.n_channels_}"
             )
+        if lazy:
+            return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_,
+                              check_finite=True)
         return self._standardize(maps[..., self.pixel_order_])
 
     def _standardize(self, maps):
@@ -250,6 +284,12 @@ class _SphericalCNNBase(BaseEstimator):
                                      random_state=seed)
             callbacks.append(("early_stopping", EarlyStopping(
                 patience=self.n_iter_no_change, load_best=True)))
+        fingerprint = None
+        if self.checkpoint is not None:
+            fingerprint = {"estimator": type(self).__name__, "n_samples": len(targets),
+                           "n_channels": int(self.n_channels_),
+                           "n_pixels": int(self.n_features_in_)}
+            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint, fingerprint)))
         noise_std = None
         if self.augment_noise > 0:
             noise_std = (self.augment_noise / self.input_scale_).astype(np.float32)
@@ -271,7 +311,15 @@ class _SphericalCNNBase(BaseEstimator):
                 verbose=self.verbose,
                 noise_std=noise_std,
             )
-            self.net_.fit(maps, targets)
+            if isinstance(maps, MapDataset):
+                maps.targets = targets
+            checkpoint = None
+            if self.resume and self.checkpoint is not None:
+                checkpoint = load_checkpoint(self.checkpoint, fingerprint)
+            if checkpoint is None:
+                self.net_.fit(maps, targets)
+            else:
+                resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
         self.n_epochs_ = len(self.net_.history)
         return self
 
@@ -350,6 +398,18 @@ _PARAMETERS_DOC = """
         the same seed are identical.
     verbose : int, default=0
         Print one line of skorch's log per epoch if > 0.
+    checkpoint : str or path-like, default=None
+        Folder where, after every epoch, the parameters, optimizer state,
+        history and random state are saved (see
+        :class:`skdeepsphere.training.EpochCheckpoint`). ``None``: no
+        checkpoints.
+    resume : bool, default=False
+        With ``checkpoint``: if the folder holds a checkpoint, ``fit``
+        continues from its last completed epoch (same optimizer state and
+        random state) up to ``max_epochs`` instead of starting over; pass the
+        same ``X`` and ``y`` as the interrupted fit. Without a checkpoint,
+        ``fit`` starts from scratch, so a job can always be restarted with
+        ``resume=True``.
 """
 
 _ATTRIBUTES_DOC = """
