@@ -12,6 +12,8 @@ _LAZY = {
     "PowerSpectrumFeatures": "features",
     "SphericalCNNClassifier": "estimators",
     "SphericalCNNRegressor": "estimators",
+    "save_estimator": "persistence",
+    "load_estimator": "persistence",
 }
 
 __all__ = [
@@ -19,6 +21,8 @@ __all__ = [
     "PowerSpectrumFeatures",
     "SphericalCNNClassifier",
     "SphericalCNNRegressor",
+    "save_estimator",
+    "load_estimator",
     "__version__",
 ]
 

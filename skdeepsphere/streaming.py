@@ -108,8 +108,8 @@ def lazy_shape(X):
     return shape
 
 
-def iter_chunks(X, *, allow_nan=False, chunk_bytes=None):
-    """Validated blocks of rows of ``X`` as float32 arrays.
+def iter_chunks(X, *, allow_nan=False, chunk_bytes=None, dtype=np.float32):
+    """Validated blocks of rows of ``X`` as float arrays.
 
     Parameters
     ----------
@@ -119,12 +119,14 @@ def iter_chunks(X, *, allow_nan=False, chunk_bytes=None):
         Accept NaN (masked) pixels, as :func:`~skdeepsphere.healpix.check_maps`.
     chunk_bytes : int, default=None
         Size of a block in float32 bytes; ``None``: :data:`CHUNK_BYTES`.
+    dtype : numpy dtype, default=np.float32
+        Dtype of the blocks.
 
     Yields
     ------
     start : int
         Index of the block's first row.
-    maps : ndarray of shape (n_rows, n_channels, n_pixels), float32
+    maps : ndarray of shape (n_rows, n_channels, n_pixels)
         The block, checked for NaN and infinite values.
 
     Examples
@@ -140,7 +142,7 @@ def iter_chunks(X, *, allow_nan=False, chunk_bytes=None):
     for start in range(0, n_samples, rows):
         try:
             yield start, check_maps(X[start:start + rows], allow_nan=allow_nan,
-                                    dtype=np.float32)
+                                    dtype=dtype)
         except ValueError as error:
             raise ValueError(f"rows {start} to {min(start + rows, n_samples) - 1}: "
                              f"{error}") from None
