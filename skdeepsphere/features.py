@@ -278,14 +278,19 @@ class HistogramFeatures(TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         if is_lazy(X):
-            if isinstance(self.bins, Integral) and self.range is None:
+            if not isinstance(self.bins, Integral) or self.range is not None:
+                return _fit_lazily(self, X)
+            # Quantiles need all the values at once: fine for one block only.
+            chunks = _lazy_chunks(self, X)
+            X = next(chunks)
+            if next(chunks, None) is not None:
                 raise ValueError(
                     "HistogramFeatures learns its bin edges from quantiles of all "
                     "the maps, which needs them in memory: to fit on maps read "
-                    "lazily (e.g. a numpy.memmap) pass range=(lower, upper) or "
-                    "explicit bin edges as bins"
+                    "lazily (e.g. a numpy.memmap) larger than "
+                    "skdeepsphere.streaming.CHUNK_BYTES pass range=(lower, upper) "
+                    "or explicit bin edges as bins"
                 )
-            return _fit_lazily(self, X)
         maps, masked = _validate_maps(
             self, X, reset=True, ignore_masked=self.ignore_masked
         )

@@ -209,6 +209,7 @@ def load_estimator(path, *, device=None):
     criterion = torch.nn.CrossEntropyLoss if is_classifier(estimator) else torch.nn.MSELoss
     net = _DeepSphereNet(module=estimator._build_module(n_outputs), criterion=criterion,
                          optimizer=torch.optim.Adam, lr=estimator.lr,
+                         batch_size=estimator.batch_size,
                          device=resolve_device(estimator.device),
                          torch_load_kwargs={"weights_only": True})
     net.initialize()

@@ -133,6 +133,10 @@ def test_transformers_read_lazy_arrays_in_blocks(maps_and_labels, memmap, monkey
         PowerSpectrumFeatures().fit(RowsOnly(bad))
     with pytest.raises(ValueError, match="pass range=.* or explicit bin edges"):
         HistogramFeatures(bins=5).fit(memmap)
+    # quantiles of data that fit in one block are fine
+    monkeypatch.setattr(streaming, "CHUNK_BYTES", 10**9)
+    np.testing.assert_array_equal(HistogramFeatures(bins=5).fit(memmap).bin_edges_,
+                                  HistogramFeatures(bins=5).fit(X).bin_edges_)
 
 
 # -- checkpoints and resume ----------------------------------------------------
