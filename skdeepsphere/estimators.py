@@ -65,6 +65,16 @@ def _require_y(estimator, y):
     return y
 
 
+def _numeric_targets(y):
+    try:
+        return np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"y must hold numbers (regression targets), got {np.asarray(y).dtype} "
+            f"values ({error}); for labels use SphericalCNNClassifier"
+        ) from None
+
+
 class _DeepSphereNet(NeuralNet):
     """skorch net that adds fresh Gaussian noise to every training batch.
 
@@ -483,7 +493,7 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         if len(encoder.classes_) == 1:
             raise ValueError(
                 f"the classifier needs samples of at least 2 classes, got 1 class: "
-                f"{encoder.classes_[0]!r}"
+                f"{encoder.classes_.tolist()[0]!r}"
             )
         maps = self._fit_maps(X)
         if len(y) != len(maps):
@@ -578,7 +588,7 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         -------
         self : SphericalCNNRegressor
         """
-        y = np.asarray(_require_y(self, y), dtype=np.float64)
+        y = _numeric_targets(_require_y(self, y))
         maps = self._fit_maps(X)
         if y.ndim not in (1, 2) or len(y) != len(maps):
             raise ValueError(

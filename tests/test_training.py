@@ -221,3 +221,19 @@ def test_resume_without_checkpoint_starts_over_and_checks_the_data(tmp_path, map
     assert more.fit(X, y).n_epochs_ == 3
     with pytest.raises(ValueError, match="written for other training data"):
         SphericalCNNClassifier(checkpoint=tmp_path, resume=True, **params).fit(X[:30], y[:30])
+
+
+@pytest.mark.parametrize("Estimator", [SphericalCNNClassifier, SphericalCNNRegressor])
+def test_same_random_state_same_predictions_on_cpu(Estimator, maps_and_labels):
+    X, y = maps_and_labels
+    params = dict(SMALL, max_epochs=2, augment_noise=0.2, dropout=0.3, early_stopping=True,
+                  validation_fraction=0.25)
+
+    def outputs(**changes):
+        estimator = Estimator(**{**params, **changes}).fit(X, y)
+        return (estimator.predict_proba(X) if Estimator is SphericalCNNClassifier
+                else estimator.predict(X))
+
+    first = outputs()
+    np.testing.assert_array_equal(outputs(), first)
+    assert not np.allclose(outputs(random_state=1), first)
