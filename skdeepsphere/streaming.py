@@ -9,11 +9,13 @@ only what they compute from it (statistics, features, predictions).
 This module does not import torch.
 """
 
+import mmap
+
 import numpy as np
 
 from .healpix import check_maps
 
-__all__ = ["is_lazy", "lazy_shape", "iter_chunks", "channel_statistics"]
+__all__ = ["is_lazy", "lazy_shape", "iter_chunks", "release_rows", "channel_statistics"]
 
 #: Bytes of float32 maps held at once when a lazy array is read in blocks.
 CHUNK_BYTES = 32 * 2**20
@@ -141,11 +143,49 @@ def iter_chunks(X, *, allow_nan=False, chunk_bytes=None, dtype=np.float32):
     rows = max(1, chunk_bytes // (4 * n_channels * n_pixels))
     for start in range(0, n_samples, rows):
         try:
-            yield start, check_maps(X[start:start + rows], allow_nan=allow_nan,
-                                    dtype=dtype)
+            block = check_maps(X[start:start + rows], allow_nan=allow_nan, dtype=dtype)
         except ValueError as error:
             raise ValueError(f"rows {start} to {min(start + rows, n_samples) - 1}: "
                              f"{error}") from None
+        yield start, block
+        release_rows(X, start, start + rows)
+
+
+def release_rows(X, start, stop):
+    """Drop rows of a read-only :class:`numpy.memmap` from the resident memory.
+
+    Pages of a file mapping stay in the process's resident set (RSS) once
+    read, until the kernel needs them back: a pass over a memmap larger than
+    memory would look like it holds the whole file. ``madvise(MADV_DONTNEED)``
+    unmaps the pages of rows already read (they stay in the page cache and
+    are read again on access). Does nothing for anything but a C-contiguous
+    memmap opened with ``mode="r"`` (a copy-on-write mapping would lose its
+    changes).
+
+    Parameters
+    ----------
+    X : array-like
+        The maps.
+    start, stop : int
+        Rows ``start`` to ``stop - 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere.streaming import release_rows
+    >>> release_rows(np.zeros((3, 768)), 0, 2)  # not a memmap: nothing to do
+    """
+    mapping = getattr(X, "_mmap", None)
+    if (not isinstance(X, np.memmap) or getattr(X, "mode", None) != "r" or mapping is None
+            or not hasattr(mapping, "madvise") or not X.flags.c_contiguous):
+        return
+    origin = np.frombuffer(mapping, dtype=np.uint8).ctypes.data
+    stop = min(stop, X.shape[0])
+    begin = X.ctypes.data - origin + start * X.strides[0]
+    end = X.ctypes.data - origin + stop * X.strides[0]
+    begin -= begin % mmap.PAGESIZE
+    if end > begin:
+        mapping.madvise(mmap.MADV_DONTNEED, begin, end - begin)
 
 
 def channel_statistics(chunks):

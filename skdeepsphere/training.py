@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .streaming import release_rows
+
 __all__ = ["MapDataset", "EpochCheckpoint", "load_checkpoint", "resume_fit"]
 
 _LATEST = "latest.json"
@@ -66,6 +68,7 @@ class MapDataset(torch.utils.data.Dataset):
                 f"map {index} contains NaN or infinite values; mask them or fill them first"
             )
         row = (row[:, self.pixel_order] - self.mean) / self.scale
+        release_rows(self.maps, index, index + 1)
         target = 0 if self.targets is None else self.targets[index]
         return torch.from_numpy(row), target
 
