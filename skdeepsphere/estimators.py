@@ -1,8 +1,10 @@
 """DeepSphere graph CNNs as scikit-learn estimators, trained with skorch."""
 
 import functools
+import hashlib
 import math
 import os
+import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -296,9 +298,7 @@ class _SphericalCNNBase(BaseEstimator):
                 patience=self.n_iter_no_change, load_best=True)))
         fingerprint = None
         if self.checkpoint is not None:
-            fingerprint = {"estimator": type(self).__name__, "n_samples": len(targets),
-                           "n_channels": int(self.n_channels_),
-                           "n_pixels": int(self.n_features_in_)}
+            fingerprint = self._checkpoint_fingerprint(targets)
             callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint, fingerprint)))
         noise_std = None
         if self.augment_noise > 0:
@@ -332,6 +332,19 @@ class _SphericalCNNBase(BaseEstimator):
                 resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
         self.n_epochs_ = len(self.net_.history)
         return self
+
+    def _checkpoint_fingerprint(self, targets):
+        """What a checkpoint must match to be resumed: data and hyperparameters."""
+        ignored = {"checkpoint", "resume", "max_epochs", "callbacks", "verbose", "device"}
+        params = sorted((name, value) for name, value in self.get_params(deep=False).items()
+                        if name not in ignored)
+        with np.printoptions(threshold=sys.maxsize):
+            digest = hashlib.sha256((repr(params) + repr(np.asarray(targets))).encode())
+        return {"estimator": type(self).__name__, "n_samples": len(targets),
+                "n_channels": int(self.n_channels_), "n_pixels": int(self.n_features_in_),
+                "input_mean": self.input_mean_.tolist(),
+                "input_scale": self.input_scale_.tolist(),
+                "params_and_targets": digest.hexdigest()}
 
     def _forward(self, X):
         """Raw network outputs as a float64 numpy array."""

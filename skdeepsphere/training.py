@@ -162,10 +162,12 @@ def load_checkpoint(dirname, fingerprint=None):
     with open(latest) as file:
         saved = json.load(file)
     if fingerprint is not None and saved.get("fingerprint") not in (None, fingerprint):
+        differ = sorted(key for key in set(fingerprint) | set(saved["fingerprint"])
+                        if fingerprint.get(key) != saved["fingerprint"].get(key))
         raise ValueError(
             f"the checkpoint in {os.fspath(dirname)!r} was written for other training "
-            f"data ({saved['fingerprint']}), not {fingerprint}; pass the same X and y "
-            "to resume, or another checkpoint folder"
+            f"data or hyperparameters (they differ in: {', '.join(differ)}); pass the "
+            "same X, y and parameters to resume, or use another checkpoint folder"
         )
     return {"epoch": saved["epoch"], **_paths(os.path.join(dirname, saved["folder"]))}
 

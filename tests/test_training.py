@@ -219,8 +219,15 @@ def test_resume_without_checkpoint_starts_over_and_checks_the_data(tmp_path, map
     # a finished run resumed with more epochs trains only the new ones
     more = SphericalCNNClassifier(checkpoint=tmp_path, resume=True, **{**params, "max_epochs": 3})
     assert more.fit(X, y).n_epochs_ == 3
-    with pytest.raises(ValueError, match="written for other training data"):
+    with pytest.raises(ValueError, match="written for other training data .*differ in: "
+                                         "input_mean, input_scale, n_samples"):
         SphericalCNNClassifier(checkpoint=tmp_path, resume=True, **params).fit(X[:30], y[:30])
+    # e.g. folds of a grid search sharing one folder: same size, other maps or labels
+    with pytest.raises(ValueError, match="differ in: params_and_targets"):
+        SphericalCNNClassifier(checkpoint=tmp_path, resume=True, **params).fit(X, y[::-1])
+    with pytest.raises(ValueError, match="differ in: params_and_targets"):
+        SphericalCNNClassifier(checkpoint=tmp_path, resume=True,
+                               **{**params, "cheb_order": 2}).fit(X, y)
 
 
 @pytest.mark.parametrize("Estimator", [SphericalCNNClassifier, SphericalCNNRegressor])
