@@ -244,3 +244,28 @@ def test_same_random_state_same_predictions_on_cpu(Estimator, maps_and_labels):
     first = outputs()
     np.testing.assert_array_equal(outputs(), first)
     assert not np.allclose(outputs(random_state=1), first)
+
+
+def _rss_file():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("RssFile"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_pages_of_a_read_only_memmap_are_released(tmp_path):
+    n_maps, npix = 256, 3 * NPIX * 8  # 256 maps of 72 KiB: 18 MiB
+    path = tmp_path / "big.f32"
+    writer = np.memmap(path, dtype=np.float32, mode="w+", shape=(n_maps, npix))
+    writer[:] = np.arange(n_maps, dtype=np.float32)[:, None]
+    writer.flush()
+    del writer
+    data_bytes = 4 * n_maps * npix
+    # the control: an ndarray view of the same mapping keeps its pages resident
+    for released, view in [(True, lambda m: m[5:]), (False, lambda m: np.asarray(m)[5:])]:
+        maps = np.memmap(path, dtype=np.float32, mode="r", shape=(n_maps, npix))
+        before = _rss_file()
+        sums = [block.sum(axis=(1, 2)) for _, block in iter_chunks(view(maps), chunk_bytes=2**20)]
+        grown = _rss_file() - before
+        np.testing.assert_array_equal(np.concatenate(sums), np.arange(5, n_maps) * npix)
+        assert grown < data_bytes / 4 if released else grown > data_bytes / 2, grown
+        del maps
