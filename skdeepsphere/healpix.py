@@ -362,7 +362,8 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
         raise ValueError(
             "maps contain NaN or infinite values; mask them or fill them first"
         )
-    elif hp.mask_bad(maps).any():
+    # min() first: no temporary array unless a value is near UNSEEN
+    elif maps.min() <= hp.UNSEEN * (1 - 1e-5) and hp.mask_bad(maps).any():
         raise ValueError(
             "maps contain masked pixels (healpy.UNSEEN); fill them, or leave them "
             "out (`pixels` of a partial sky, or ignore_masked=True where available)"
