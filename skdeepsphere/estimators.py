@@ -198,13 +198,12 @@ class _SphericalCNNBase(BaseEstimator):
     def _fit_maps(self, X):
         """Validate training maps, learn the geometry, return nested float32.
 
-        Lazy arrays (:func:`~skdeepsphere.streaming.is_lazy`) are read in
-        blocks and come back as a :class:`~skdeepsphere.training.MapDataset`.
+        Lazy arrays (:func:`~skdeepsphere.streaming.is_lazy`) are never read
+        whole: they come back as a :class:`~skdeepsphere.training.MapDataset`.
         """
-        if is_lazy(X):
-            return self._fit_lazy_maps(X)
-        maps = check_maps(X, dtype=np.float32)
-        _, n_channels, n_pixels = maps.shape
+        lazy = is_lazy(X)
+        maps = X if lazy else check_maps(X, dtype=np.float32)
+        _, n_channels, n_pixels = lazy_shape(maps)
         self.nside_ = infer_nside(n_pixels, self.nside, self.pixels)
         self.pixel_order_, self.nested_pixels_ = nested_order(
             self.nside_, self.pixels, self.nest
@@ -212,27 +211,14 @@ class _SphericalCNNBase(BaseEstimator):
         self.n_channels_ = n_channels
         self.n_features_in_ = n_pixels
         # One mean and scale per channel keeps the maps' spatial statistics
-        # (unlike a per-pixel StandardScaler) and makes `lr` scale-free.
-        self._set_input_statistics(chunk for _, chunk in iter_chunks(maps))
-        maps = maps[..., self.pixel_order_]
-        return self._standardize(maps)
-
-    def _fit_lazy_maps(self, X):
-        _, n_channels, n_pixels = lazy_shape(X)
-        self.nside_ = infer_nside(n_pixels, self.nside, self.pixels)
-        self.pixel_order_, self.nested_pixels_ = nested_order(
-            self.nside_, self.pixels, self.nest
-        )
-        self.n_channels_ = n_channels
-        self.n_features_in_ = n_pixels
-        # Same blocks as the in-memory path: identical statistics.
-        self._set_input_statistics(chunk for _, chunk in iter_chunks(X))
-        return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_)
-
-    def _set_input_statistics(self, chunks):
-        mean, scale = channel_statistics(chunks)
+        # (unlike a per-pixel StandardScaler) and makes `lr` scale-free. In
+        # blocks, checking each, so that lazy and in-memory maps agree.
+        mean, scale = channel_statistics(chunk for _, chunk in iter_chunks(maps))
         self.input_mean_ = mean.astype(np.float32)
         self.input_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        if lazy:
+            return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_)
+        return self._standardize(maps[..., self.pixel_order_])
 
     def _transform_maps(self, X):
         check_is_fitted(self, "net_")
