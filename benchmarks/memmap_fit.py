@@ -82,13 +82,14 @@ def child(path, n_maps, npix, limit_bytes, epochs):
     accuracy = float(np.mean(clf.predict(maps) == labels))
     running = False
     sampler.join()
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     try:
         np.array(maps)
         materialise = "succeeded (the limit is too high to prove anything)"
     except MemoryError:
         materialise = "MemoryError"
     print(json.dumps({
-        "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "ru_maxrss": max_rss,  # before the copy attempt
         "peak_rss_anon": peak["RssAnon"], "peak_rss_file": peak["RssFile"],
         "peak_vm_data": peak["VmData"],
         "fit_seconds": fit_seconds, "train_accuracy": accuracy,
