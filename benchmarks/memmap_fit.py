@@ -55,12 +55,17 @@ def child(path, n_maps, npix, limit_bytes, epochs):
     running = True
 
     def sample():
+        ticks = 0
         while running:
             with open("/proc/self/status") as status:
                 for line in status:
                     key = line.split(":")[0]
                     if key in peak:
                         peak[key] = max(peak[key], int(line.split()[1]) * 1024)
+            ticks += 1
+            if ticks % 2000 == 0:  # a timeline on stderr, shown if the child fails
+                print(f"{time.perf_counter():.0f} s: peaks so far (MB) "
+                      f"{ {k: v // 2**20 for k, v in peak.items()} }", file=sys.stderr)
             time.sleep(0.01)
 
     sampler = threading.Thread(target=sample, daemon=True)
