@@ -9,7 +9,8 @@ and predicts on it. A file mapping is not private memory, so the limit
 leaves the data on disk but fails any attempt to copy it into memory: the
 child checks that ``numpy.array(maps)`` raises ``MemoryError`` under the
 same limit. It reports ``ru_maxrss`` (peak RSS, file pages included) and
-the peak of ``RssAnon`` (sampled every 10 ms from ``/proc/self/status``).
+the peaks of ``RssAnon``, ``RssFile`` and ``VmData``, which the parent reads
+from ``/proc/<pid>/status`` every 10 ms.
 
 Linux only. Usage::
 
@@ -48,28 +49,8 @@ def write_maps(path, n_maps, npix, seed=0):
 
 def child(path, n_maps, npix, limit_bytes, epochs):
     import resource
-    import threading
 
     resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, limit_bytes))
-    peak = {"RssAnon": 0, "RssFile": 0, "VmData": 0}
-    running = True
-
-    def sample():
-        ticks = 0
-        while running:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    key = line.split(":")[0]
-                    if key in peak:
-                        peak[key] = max(peak[key], int(line.split()[1]) * 1024)
-            ticks += 1
-            if ticks % 2000 == 0:  # a timeline on stderr, shown if the child fails
-                print(f"{time.perf_counter():.0f} s: peaks so far (MB) "
-                      f"{ {k: v // 2**20 for k, v in peak.items()} }", file=sys.stderr)
-            time.sleep(0.01)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     import torch
 
     torch.set_num_threads(1)
@@ -85,8 +66,6 @@ def child(path, n_maps, npix, limit_bytes, epochs):
     clf.fit(maps, labels)
     fit_seconds = time.perf_counter() - start
     accuracy = float(np.mean(clf.predict(maps) == labels))
-    running = False
-    sampler.join()
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     try:
         np.array(maps)
@@ -95,11 +74,26 @@ def child(path, n_maps, npix, limit_bytes, epochs):
         materialise = "MemoryError"
     print(json.dumps({
         "ru_maxrss": max_rss,  # before the copy attempt
-        "peak_rss_anon": peak["RssAnon"], "peak_rss_file": peak["RssFile"],
-        "peak_vm_data": peak["VmData"],
         "fit_seconds": fit_seconds, "train_accuracy": accuracy,
         "materialise": materialise,
     }))
+
+
+def sample_peaks(process):
+    """Peaks of the child's memory, read by the parent every 10 ms (a sampling
+    thread in the child would change the child's allocation pattern)."""
+    peak = {"RssAnon": 0, "RssFile": 0, "VmData": 0}
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                for line in status:
+                    key = line.split(":")[0]
+                    if key in peak:
+                        peak[key] = max(peak[key], int(line.split()[1]) * 1024)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            break
+        time.sleep(0.01)
+    return peak
 
 
 def main():
@@ -125,18 +119,22 @@ def main():
         print(f"wrote {path} in {time.perf_counter() - start:.0f} s")
     data_bytes = os.path.getsize(path)
     limit = int(args.limit_mb * 2**20)
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, __file__, "--child", path, str(n_maps), str(npix), str(limit),
          str(args.epochs)],
-        capture_output=True, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # One malloc arena: glibc reserves 64 MB of address space per thread
         # arena, which RLIMIT_DATA counts although it is never touched.
         env={**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "1",
              "PYTHONPATH": os.pathsep.join(
             [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p])})
-    if result.returncode:
-        sys.exit(f"child failed:\n{result.stderr}")
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    peak = sample_peaks(process)
+    stdout, stderr = process.communicate()
+    if process.returncode:
+        sys.exit(f"child failed (peaks {peak}):\n{stderr}")
+    report = json.loads(stdout.strip().splitlines()[-1])
+    report.update(peak_rss_anon=peak["RssAnon"], peak_rss_file=peak["RssFile"],
+                  peak_vm_data=peak["VmData"])
     mb = 2**20
     print(f"data: {n_maps} maps at nside {NSIDE} (float32) = {data_bytes / mb:.0f} MB "
           f"on disk, read through numpy.memmap(mode='r')")
