@@ -13,6 +13,8 @@ _LAZY = {
     "SphericalCNNClassifier": "estimators",
     "SphericalCNNRegressor": "estimators",
     "rotation_equivariance_error": "rotation",
+    "save_estimator": "persistence",
+    "load_estimator": "persistence",
 }
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "SphericalCNNClassifier",
     "SphericalCNNRegressor",
     "rotation_equivariance_error",
+    "save_estimator",
+    "load_estimator",
     "__version__",
 ]
 

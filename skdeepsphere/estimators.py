@@ -1,7 +1,10 @@
 """DeepSphere graph CNNs as scikit-learn estimators, trained with skorch."""
 
 import functools
+import hashlib
 import math
+import os
+import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,6 +26,8 @@ from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
 from .nn.sparse import release_blocks
 from .rotation import RandomBatchRotation
+from .streaming import channel_statistics, is_lazy, iter_chunks, lazy_shape
+from .training import EpochCheckpoint, MapDataset, load_checkpoint, resume_fit
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
 
@@ -65,6 +70,16 @@ def _require_y(estimator, y):
             f"{type(estimator).__name__} requires y to be passed, but the target y is None"
         )
     return y
+
+
+def _numeric_targets(y):
+    try:
+        return np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"y must hold numbers (regression targets), got {np.asarray(y).dtype} "
+            f"values ({error}); for labels use SphericalCNNClassifier"
+        ) from None
 
 
 class _DeepSphereNet(NeuralNet):
@@ -125,6 +140,8 @@ class _SphericalCNNBase(BaseEstimator):
         "augment_rotation": ["boolean"],
         "graph": [StrOptions({"neighbours", "knn"})],
         "kernel_width": [Interval(Real, 0, None, closed="neither"), None],
+        "checkpoint": [str, os.PathLike, None],
+        "resume": ["boolean"],
     }
 
     def __init__(
@@ -158,6 +175,8 @@ class _SphericalCNNBase(BaseEstimator):
         augment_rotation=False,
         graph="neighbours",
         kernel_width=None,
+        checkpoint=None,
+        resume=False,
     ):
         self.nside = nside
         self.pixels = pixels
@@ -187,6 +206,8 @@ class _SphericalCNNBase(BaseEstimator):
         self.augment_rotation = augment_rotation
         self.graph = graph
         self.kernel_width = kernel_width
+        self.checkpoint = checkpoint
+        self.resume = resume
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -196,27 +217,35 @@ class _SphericalCNNBase(BaseEstimator):
 
     # -- data ------------------------------------------------------------
     def _fit_maps(self, X):
-        """Validate training maps, learn the geometry, return nested float32."""
-        maps = check_maps(X, dtype=np.float32)
-        _, n_channels, n_pixels = maps.shape
+        """Validate training maps, learn the geometry, return nested float32.
+
+        Lazy arrays (:func:`~skdeepsphere.streaming.is_lazy`) are never read
+        whole: they come back as a :class:`~skdeepsphere.training.MapDataset`.
+        """
+        lazy = is_lazy(X)
+        maps = X if lazy else check_maps(X, dtype=np.float32)
+        _, n_channels, n_pixels = lazy_shape(maps)
         self.nside_ = infer_nside(n_pixels, self.nside, self.pixels)
         self.pixel_order_, self.nested_pixels_ = nested_order(
             self.nside_, self.pixels, self.nest
         )
         self.n_channels_ = n_channels
         self.n_features_in_ = n_pixels
-        maps = maps[..., self.pixel_order_]
         # One mean and scale per channel keeps the maps' spatial statistics
-        # (unlike a per-pixel StandardScaler) and makes `lr` scale-free.
-        self.input_mean_ = maps.mean(axis=(0, 2))
-        scale = maps.std(axis=(0, 2))
+        # (unlike a per-pixel StandardScaler) and makes `lr` scale-free. In
+        # blocks, checking each, so that lazy and in-memory maps agree.
+        mean, scale = channel_statistics(chunk for _, chunk in iter_chunks(maps))
+        self.input_mean_ = mean.astype(np.float32)
         self.input_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
-        return self._standardize(maps)
+        if lazy:
+            return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_)
+        return self._standardize(maps[..., self.pixel_order_])
 
     def _transform_maps(self, X):
         check_is_fitted(self, "net_")
-        maps = check_maps(X, dtype=np.float32)
-        _, n_channels, n_pixels = maps.shape
+        lazy = is_lazy(X)
+        maps = None if lazy else check_maps(X, dtype=np.float32)
+        _, n_channels, n_pixels = lazy_shape(X) if lazy else maps.shape
         if n_pixels != self.n_features_in_:
             raise ValueError(
                 f"X has {n_pixels} pixels per map, but {type(self).__name__} "
@@ -227,6 +256,9 @@ class _SphericalCNNBase(BaseEstimator):
                 f"X has {n_channels} channels, but {type(self).__name__} was "
                 f"fitted on {self.n_channels_}"
             )
+        if lazy:
+            return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_,
+                              check_finite=True)
         return self._standardize(maps[..., self.pixel_order_])
 
     def _standardize(self, maps):
@@ -272,6 +304,10 @@ class _SphericalCNNBase(BaseEstimator):
                                      random_state=seed)
             callbacks.append(("early_stopping", EarlyStopping(
                 patience=self.n_iter_no_change, load_best=True)))
+        fingerprint = None
+        if self.checkpoint is not None:
+            fingerprint = self._checkpoint_fingerprint(targets)
+            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint, fingerprint)))
         noise_std = None
         if self.augment_noise > 0:
             noise_std = (self.augment_noise / self.input_scale_).astype(np.float32)
@@ -302,12 +338,33 @@ class _SphericalCNNBase(BaseEstimator):
                 noise_std=noise_std,
                 rotation=rotation,
             )
+            if isinstance(maps, MapDataset):
+                maps.targets = targets
+            checkpoint = None
+            if self.resume and self.checkpoint is not None:
+                checkpoint = load_checkpoint(self.checkpoint, fingerprint)
             try:
-                self.net_.fit(maps, targets)
+                if checkpoint is None:
+                    self.net_.fit(maps, targets)
+                else:
+                    resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
             finally:
                 release_blocks()
         self.n_epochs_ = len(self.net_.history)
         return self
+
+    def _checkpoint_fingerprint(self, targets):
+        """What a checkpoint must match to be resumed: data and hyperparameters."""
+        ignored = {"checkpoint", "resume", "max_epochs", "callbacks", "verbose", "device"}
+        params = sorted((name, value) for name, value in self.get_params(deep=False).items()
+                        if name not in ignored)
+        with np.printoptions(threshold=sys.maxsize):
+            digest = hashlib.sha256((repr(params) + repr(np.asarray(targets))).encode())
+        return {"estimator": type(self).__name__, "n_samples": len(targets),
+                "n_channels": int(self.n_channels_), "n_pixels": int(self.n_features_in_),
+                "input_mean": self.input_mean_.tolist(),
+                "input_scale": self.input_scale_.tolist(),
+                "params_and_targets": digest.hexdigest()}
 
     def _forward(self, X):
         """Raw network outputs as a float64 numpy array."""
@@ -404,6 +461,18 @@ _PARAMETERS_DOC = """
         the tuned :func:`skdeepsphere.graph.knn_kernel_width` of each
         level's nside for ``"knn"``, half the mean squared edge length for
         ``"neighbours"``.
+    checkpoint : str or path-like, default=None
+        Folder where, after every epoch, the parameters, optimizer state,
+        history and random state are saved (see
+        :class:`skdeepsphere.training.EpochCheckpoint`). ``None``: no
+        checkpoints.
+    resume : bool, default=False
+        With ``checkpoint``: if the folder holds a checkpoint, ``fit``
+        continues from its last completed epoch (same optimizer state and
+        random state) up to ``max_epochs`` instead of starting over; pass the
+        same ``X`` and ``y`` as the interrupted fit. Without a checkpoint,
+        ``fit`` starts from scratch, so a job can always be restarted with
+        ``resume=True``.
 """
 
 _ATTRIBUTES_DOC = """
@@ -477,7 +546,7 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         if len(encoder.classes_) == 1:
             raise ValueError(
                 f"the classifier needs samples of at least 2 classes, got 1 class: "
-                f"{encoder.classes_[0]!r}"
+                f"{encoder.classes_.tolist()[0]!r}"
             )
         maps = self._fit_maps(X)
         if len(y) != len(maps):
@@ -572,7 +641,7 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         -------
         self : SphericalCNNRegressor
         """
-        y = np.asarray(_require_y(self, y), dtype=np.float64)
+        y = _numeric_targets(_require_y(self, y))
         maps = self._fit_maps(X)
         if y.ndim not in (1, 2) or len(y) != len(maps):
             raise ValueError(

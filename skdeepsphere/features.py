@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .healpix import check_maps, infer_nside, nested_order
+from .streaming import is_lazy, iter_chunks
 
 __all__ = ["HistogramFeatures", "PowerSpectrumFeatures"]
 
@@ -70,6 +71,26 @@ def _validate_maps(estimator, X, *, reset, ignore_masked):
             f"with {estimator.n_channels_}"
         )
     return maps, masked
+
+
+def _lazy_chunks(estimator, X):
+    """Blocks of maps read lazily (see :mod:`skdeepsphere.streaming`)."""
+    chunks = iter_chunks(X, allow_nan=estimator.ignore_masked, dtype=np.float64)
+    return (chunk for _, chunk in chunks)
+
+
+def _fit_lazily(estimator, X):
+    """Fit on the first block, validate the others (the fit needs only shapes)."""
+    chunks = _lazy_chunks(estimator, X)
+    estimator.fit(next(chunks))
+    for chunk in chunks:
+        _validate_maps(estimator, chunk, reset=False, ignore_masked=estimator.ignore_masked)
+    return estimator
+
+
+def _transform_lazily(estimator, X):
+    check_is_fitted(estimator)
+    return np.concatenate([estimator.transform(chunk) for chunk in _lazy_chunks(estimator, X)])
 
 
 def _check_input_features(estimator, input_features):
@@ -256,6 +277,20 @@ class HistogramFeatures(TransformerMixin, BaseEstimator):
         self : object
             Fitted transformer.
         """
+        if is_lazy(X):
+            if not isinstance(self.bins, Integral) or self.range is not None:
+                return _fit_lazily(self, X)
+            # Quantiles need all the values at once: fine for one block only.
+            chunks = _lazy_chunks(self, X)
+            X = next(chunks)
+            if next(chunks, None) is not None:
+                raise ValueError(
+                    "HistogramFeatures learns its bin edges from quantiles of all "
+                    "the maps, which needs them in memory: to fit on maps read "
+                    "lazily (e.g. a numpy.memmap) larger than "
+                    "skdeepsphere.streaming.CHUNK_BYTES pass range=(lower, upper) "
+                    "or explicit bin edges as bins"
+                )
         maps, masked = _validate_maps(
             self, X, reset=True, ignore_masked=self.ignore_masked
         )
@@ -312,6 +347,8 @@ class HistogramFeatures(TransformerMixin, BaseEstimator):
         features : ndarray of shape (n_samples, n_channels * n_bins)
             Densities (or counts) of the bins, channel after channel.
         """
+        if is_lazy(X):
+            return _transform_lazily(self, X)
         check_is_fitted(self)
         maps, masked = _validate_maps(
             self, X, reset=False, ignore_masked=self.ignore_masked
@@ -610,6 +647,8 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         self : object
             Fitted transformer.
         """
+        if is_lazy(X):
+            return _fit_lazily(self, X)
         maps, _ = _validate_maps(self, X, reset=True, ignore_masked=self.ignore_masked)
         self.nside_ = infer_nside(maps.shape[-1], self.nside, self.pixels)
         order, nested_pixels = nested_order(self.nside_, self.pixels, self.nest)
@@ -648,6 +687,8 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
             pairs ``(0, 1), (0, 2), ..., (1, 2), ...``. Without binning,
             ``n_bins = lmax_ + 1``.
         """
+        if is_lazy(X):
+            return _transform_lazily(self, X)
         check_is_fitted(self)
         maps, masked = _validate_maps(
             self, X, reset=False, ignore_masked=self.ignore_masked

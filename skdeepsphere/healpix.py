@@ -299,7 +299,8 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
     X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
         The maps.
     allow_nan : bool, default=False
-        Accept NaN (masked) pixels; infinities are always rejected.
+        Accept NaN and ``healpy.UNSEEN`` (masked) pixels; infinities are
+        always rejected.
     dtype : numpy dtype, default=np.float64
         Dtype of the returned array.
 
@@ -313,7 +314,7 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
         If ``X`` is not numeric (e.g. strings, sparse matrices).
     ValueError
         If ``X`` has the wrong number of dimensions, is empty, or holds
-        NaN or infinite values.
+        NaN, ``healpy.UNSEEN`` or infinite values.
 
     Examples
     --------
@@ -360,5 +361,11 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
     elif not np.isfinite(maps).all():
         raise ValueError(
             "maps contain NaN or infinite values; mask them or fill them first"
+        )
+    # min() first: no temporary array unless a value is near UNSEEN
+    elif maps.min() <= hp.UNSEEN * (1 - 1e-5) and hp.mask_bad(maps).any():
+        raise ValueError(
+            "maps contain masked pixels (healpy.UNSEEN); fill them, or leave them "
+            "out (`pixels` of a partial sky, or ignore_masked=True where available)"
         )
     return maps
