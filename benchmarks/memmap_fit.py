@@ -124,8 +124,12 @@ def main():
          str(args.epochs)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # One malloc arena: glibc reserves 64 MB of address space per thread
-        # arena, which RLIMIT_DATA counts although it is never touched.
+        # arena, which RLIMIT_DATA counts although it is never touched. A
+        # fixed mmap threshold: glibc's default one rises once large blocks
+        # are freed, and the heap that then serves them fragments until a
+        # long predict exceeds the limit.
         env={**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "1",
+             "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "4194304"),
              "PYTHONPATH": os.pathsep.join(
             [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p])})
     peak = sample_peaks(process)
