@@ -244,8 +244,8 @@ class _SphericalCNNBase(BaseEstimator):
     def _transform_maps(self, X):
         check_is_fitted(self, "net_")
         lazy = is_lazy(X)
-        maps = None if lazy else check_maps(X, dtype=np.float32)
-        _, n_channels, n_pixels = lazy_shape(X) if lazy else maps.shape
+        maps = X if lazy else check_maps(X, dtype=np.float32)
+        _, n_channels, n_pixels = lazy_shape(maps)
         if n_pixels != self.n_features_in_:
             raise ValueError(
                 f"X has {n_pixels} pixels per map, but {type(self).__name__} "
@@ -609,7 +609,6 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
     y_ndim_ : int
         Dimensions of the ``y`` given to ``fit``: ``predict`` returns the
         same (1 or 2).
-        Standardisation of the targets learned in ``fit``.
 """ + _ATTRIBUTES_DOC + """
 
     See Also

@@ -272,15 +272,15 @@ def random_smooth_maps(n_maps, nside, *, lmax=None, nest=False, random_state=Non
     lmax = nside if lmax is None else int(lmax)
     if not 1 <= lmax <= 3 * nside - 1:
         raise ValueError(f"lmax must be in [1, {3 * nside - 1}] for nside={nside}, got {lmax}")
+    # Imported here: skdeepsphere.datasets imports this module.
+    from .datasets._convergence import _gaussian_map
+
     random_state = check_random_state(random_state)
-    size = hp.Alm.getsize(lmax)
-    ell, m = hp.Alm.getlm(lmax)
+    spectrum = np.ones(lmax + 1)
+    spectrum[0] = 0.0
     maps = []
     for _ in range(int(n_maps)):
-        alm = random_state.standard_normal(size) + 1j * random_state.standard_normal(size)
-        alm[m == 0] = np.sqrt(2) * alm[m == 0].real  # real field: a_l0 is real
-        alm[ell == 0] = 0
-        map_ = hp.alm2map(alm, nside, lmax=lmax)
+        map_ = _gaussian_map(spectrum, nside, random_state)
         maps.append(map_ / map_.std())
     maps = np.array(maps).reshape(int(n_maps), -1)
     if nest:

@@ -58,8 +58,9 @@ class _ChebyshevFilter(torch.autograd.Function):
     an in-place ``addmm``, so that no :math:`G_k` is ever stored. Fewer and
     smaller temporaries matter on CPU, where fresh memory costs page faults.
     Layout changes between (batch, channels, n_pixels) and pixel-major are
-    explicit 2-D transposes into preallocated blocks (torch's blocked
-    transpose copy; a 3-D ``permute().contiguous()`` is 5x slower).
+    explicit 2-D transposes into pooled blocks
+    (:func:`~skdeepsphere.nn.sparse.transpose_into`; a 3-D
+    ``permute().contiguous()`` is 5x slower).
     """
 
     @staticmethod

@@ -95,7 +95,7 @@ class _BlockPool:
             array = np.empty(numel, dtype=dtype)
             if array.nbytes <= self.capacity:
                 self._arrays.append(array)
-                total = sum(a.nbytes for a in self._arrays)
+                total = self.nbytes
                 while total > self.capacity:
                     total -= self._arrays.pop(0).nbytes
             return array
@@ -203,7 +203,7 @@ def transpose_into(source, out):
     if (source.device.type == "cpu" and _compile_mode(source.numel())
             and _run_compiled(_transpose_copy, source.detach(), out) is not None):
         return out
-    return out.copy_(source.T)
+    return _transpose_copy(source, out)
 
 
 def _compile_mode(numel):
@@ -351,13 +351,13 @@ class SparseLaplacian(nn.Module):
         written into ``out`` (a fresh tensor if ``None``, never ``x``).
         """
         x = x.detach()
+        weights = self.weights.to(x.dtype)
         if x.device.type == "cpu" and _compile_mode(x.numel()):
             self._check_indices(x, prev, out)
-            # Detached inputs and 0-d scalars keep the guards stable: the only
-            # variants compiled are L x (prev is x) and the recursion step.
+            # Detached inputs and 0-d scalars keep the guards stable: one
+            # compilation each for L x and for the recursion step.
             scalars = torch.tensor([alpha, beta], dtype=x.dtype)
             target = empty_block(x.shape, x.dtype, x.device) if out is None else out
-            weights = self.weights.to(x.dtype)
             if prev is None or beta == 0:
                 done = _run_compiled(_gather_apply, x, self.neighbours, weights,
                                      scalars[0], target)
@@ -370,7 +370,6 @@ class SparseLaplacian(nn.Module):
             # A bag of k weighted rows per pixel is exactly an ELL product:
             # torch's embedding_bag kernel is multi-threaded and needs no
             # compilation (2-8x scipy's single-threaded CSR product).
-            weights = self.weights.to(x.dtype)
             product = functional.embedding_bag(
                 self.neighbours, x, mode="sum",
                 per_sample_weights=weights if alpha == 1 else weights * alpha)
