@@ -21,6 +21,7 @@ from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
 from skorch.utils import to_tensor
 
+from .distributed import accelerated_net_class, convert_batch_norm, make_accelerator
 from .graph import laplacian_hierarchy
 from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
@@ -82,6 +83,10 @@ def _numeric_targets(y):
         ) from None
 
 
+def _print_nothing(*args, **kwargs):
+    """The log sink of all processes but the first in a distributed fit."""
+
+
 class _DeepSphereNet(NeuralNet):
     """skorch net that adds fresh Gaussian noise to every training batch.
 
@@ -96,7 +101,8 @@ class _DeepSphereNet(NeuralNet):
         self.noise_std = noise_std
         self.rotation = rotation
 
-    def train_step_single(self, batch, **fit_params):
+    def augment_batch(self, batch):
+        """The training batch rotated and with fresh noise, as configured."""
         if self.rotation is not None:
             Xi, yi = batch
             # Rotate on the training device: the gather is cheap on a GPU.
@@ -105,7 +111,10 @@ class _DeepSphereNet(NeuralNet):
             Xi, yi = batch
             std = torch.as_tensor(self.noise_std, dtype=Xi.dtype, device=Xi.device)[:, None]
             batch = (Xi + std * torch.randn_like(Xi), yi)
-        return super().train_step_single(batch, **fit_params)
+        return batch
+
+    def train_step_single(self, batch, **fit_params):
+        return super().train_step_single(self.augment_batch(batch), **fit_params)
 
 
 class _SphericalCNNBase(BaseEstimator):
@@ -142,6 +151,7 @@ class _SphericalCNNBase(BaseEstimator):
         "kernel_width": [Interval(Real, 0, None, closed="neither"), None],
         "checkpoint": [str, os.PathLike, None],
         "resume": ["boolean"],
+        "distributed": ["boolean"],
     }
 
     def __init__(
@@ -177,6 +187,7 @@ class _SphericalCNNBase(BaseEstimator):
         kernel_width=None,
         checkpoint=None,
         resume=False,
+        distributed=False,
     ):
         self.nside = nside
         self.pixels = pixels
@@ -208,6 +219,7 @@ class _SphericalCNNBase(BaseEstimator):
         self.kernel_width = kernel_width
         self.checkpoint = checkpoint
         self.resume = resume
+        self.distributed = distributed
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -311,6 +323,9 @@ class _SphericalCNNBase(BaseEstimator):
         noise_std = None
         if self.augment_noise > 0:
             noise_std = (self.augment_noise / self.input_scale_).astype(np.float32)
+        net_class, net_options, rank = _DeepSphereNet, {"device": device}, 0
+        if self.distributed:
+            net_class, net_options, rank = self._distributed_net(device, callbacks, seed)
         rotation = None
         if self.augment_rotation:
             if self.pixels is not None:
@@ -318,12 +333,18 @@ class _SphericalCNNBase(BaseEstimator):
                     "augment_rotation=True needs full-sky maps: a rotation moves "
                     "pixels out of a partial sky; use pixels=None"
                 )
-            rotation = RandomBatchRotation(self.nside_, random_state=seed)
+            rotation = RandomBatchRotation(self.nside_, random_state=seed + rank)
         fork = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(seed)
-            self.net_ = _DeepSphereNet(
-                module=self._build_module(n_outputs),
+            module = self._build_module(n_outputs)
+            if self.distributed:
+                module = convert_batch_norm(module)
+                # Same weights everywhere (DDP also broadcasts them), but each
+                # process draws its own augmentation noise.
+                torch.manual_seed(seed + rank)
+            self.net_ = net_class(
+                module=module,
                 criterion=criterion,
                 optimizer=torch.optim.Adam,
                 optimizer__weight_decay=self.weight_decay,
@@ -333,8 +354,8 @@ class _SphericalCNNBase(BaseEstimator):
                 iterator_train__shuffle=True,
                 train_split=train_split,
                 callbacks=callbacks or None,
-                device=device,
                 verbose=self.verbose,
+                **net_options,
                 noise_std=noise_std,
                 rotation=rotation,
             )
@@ -348,10 +369,38 @@ class _SphericalCNNBase(BaseEstimator):
                     self.net_.fit(maps, targets)
                 else:
                     resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
+                if self.distributed:
+                    # After the callbacks (early stopping restores weights
+                    # saved from the wrapped module).
+                    self.net_._unwrap_accelerator()
             finally:
                 release_blocks()
         self.n_epochs_ = len(self.net_.history)
         return self
+
+    def _distributed_net(self, device, callbacks, seed):
+        """Net class and options of a data-parallel fit (``distributed=True``)."""
+        accelerator = make_accelerator(device)
+        n_processes = accelerator.num_processes
+        if self.batch_size % n_processes:
+            raise ValueError(
+                f"batch_size={self.batch_size} is the global batch and must be a "
+                f"multiple of the {n_processes} processes of this launch"
+            )
+        if not accelerator.is_main_process:
+            # One writer: the other processes hold the same weights.
+            callbacks[:] = [cb for cb in callbacks
+                            if not (isinstance(cb, tuple) and cb[0] == "checkpoint")]
+        options = {"accelerator": accelerator, "device": str(accelerator.device),
+                   "unwrap_after_train": False,
+                   # skorch's own print honours `verbose`; one process prints.
+                   "callbacks__print_log__sink": print if accelerator.is_main_process
+                   else _print_nothing,
+                   # The batch order of a seeded generator, which accelerate
+                   # keeps in step across processes: the same batches as a
+                   # single process draws.
+                   "iterator_train__generator": torch.Generator().manual_seed(seed)}
+        return accelerated_net_class(_DeepSphereNet), options, accelerator.process_index
 
     def _checkpoint_fingerprint(self, targets):
         """What a checkpoint must match to be resumed: data and hyperparameters."""
