@@ -27,11 +27,15 @@ through the same code path.
 
 import os
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistributedBatchNorm1d", "convert_batch_norm", "process_index", "world_size"]
+from .streaming import channel_statistics, iter_chunks, lazy_shape
+
+__all__ = ["DistributedBatchNorm1d", "convert_batch_norm", "process_index", "world_size",
+           "sharded_channel_statistics"]
 
 
 def world_size():
@@ -148,6 +152,8 @@ def convert_batch_norm(module):
     Examples
     --------
     >>> from torch import nn
+
+from .streaming import channel_statistics, iter_chunks, lazy_shape
     >>> from skdeepsphere.distributed import convert_batch_norm
     >>> net = convert_batch_norm(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)))
     >>> type(net[1]).__name__
@@ -169,14 +175,10 @@ def make_accelerator(device):
         processes (``gloo``); a CUDA device lets ``accelerate`` give each
         process its own GPU (``LOCAL_RANK``).
     """
-    try:
-        from accelerate import Accelerator
-        from accelerate.utils import DataLoaderConfiguration
-    except ImportError:
-        raise ImportError(
-            "distributed=True needs Hugging Face accelerate: "
-            "pip install 'skdeepsphere[distributed]'"
-        ) from None
+    _start_processes(device)
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
+
     config = DataLoaderConfiguration(split_batches=True, even_batches=True)
     # skorch places the module and every batch (training, validation and
     # prediction alike) on ``net.device``; accelerate only shards and wraps.
@@ -249,3 +251,73 @@ def accelerated_net_class(base):
 
     _Accelerated.__name__ = f"Accelerated{base.__name__}"
     return _Accelerated
+
+
+class _Rows:
+    """Rows ``start:stop`` of lazy maps, still read block by block."""
+
+    def __init__(self, maps, start, stop):
+        self.maps, self.start, self.stop = maps, start, stop
+        self.shape = (stop - start,) + tuple(maps.shape[1:])
+        self.dtype = maps.dtype
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, rows):
+        first, last, _ = rows.indices(self.shape[0])
+        return self.maps[self.start + first:self.start + last]
+
+
+def sharded_channel_statistics(maps, device):
+    """Per-channel mean and standard deviation of lazy maps, read once in all.
+
+    Each process of a launch reads its contiguous share of the rows; the
+    partial moments are exchanged and combined (Chan et al.'s pairwise
+    update), so the result is :func:`~skdeepsphere.streaming.channel_statistics`
+    of all maps while no process reads more than its share.
+
+    Parameters
+    ----------
+    maps : lazy array of shape (n_samples, n_channels, n_pixels) or (n_samples, n_pixels)
+    device : str
+        The estimator's resolved device (selects the process group backend).
+
+    Returns
+    -------
+    mean, std : ndarray of shape (n_channels,), float64
+    """
+    _start_processes(device)
+    n_samples, n_channels, n_pixels = lazy_shape(maps)
+    size, rank = world_size(), process_index()
+    start, stop = rank * n_samples // size, (rank + 1) * n_samples // size
+    part = (0, np.zeros(n_channels), np.zeros(n_channels))
+    if stop > start:
+        mean, std = channel_statistics(chunk for _, chunk in iter_chunks(_Rows(maps, start, stop)))
+        part = ((stop - start) * n_pixels, mean, std)
+    parts = [part]
+    if dist.is_available() and dist.is_initialized() and size > 1:
+        parts = [None] * size
+        dist.all_gather_object(parts, part)
+    count, mean, m2 = 0, np.zeros(n_channels), np.zeros(n_channels)
+    for n, part_mean, part_std in parts:
+        if n == 0:
+            continue
+        delta = part_mean - mean
+        total = count + n
+        mean = mean + delta * (n / total)
+        m2 = m2 + part_std**2 * n + delta**2 * (count * n / total)
+        count = total
+    return mean, np.sqrt(m2 / count)
+
+
+def _start_processes(device):
+    """Join the launch's process group (what ``accelerate`` does first)."""
+    try:
+        from accelerate import PartialState
+    except ImportError:
+        raise ImportError(
+            "distributed=True needs Hugging Face accelerate: "
+            "pip install 'skdeepsphere[distributed]'"
+        ) from None
+    PartialState(cpu=not str(device).startswith("cuda"))

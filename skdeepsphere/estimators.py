@@ -21,7 +21,8 @@ from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
 from skorch.utils import to_tensor
 
-from .distributed import accelerated_net_class, convert_batch_norm, make_accelerator
+from .distributed import (accelerated_net_class, convert_batch_norm, make_accelerator,
+                          sharded_channel_statistics)
 from .graph import laplacian_hierarchy
 from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
@@ -246,7 +247,10 @@ class _SphericalCNNBase(BaseEstimator):
         # One mean and scale per channel keeps the maps' spatial statistics
         # (unlike a per-pixel StandardScaler) and makes `lr` scale-free. In
         # blocks, checking each, so that lazy and in-memory maps agree.
-        mean, scale = channel_statistics(chunk for _, chunk in iter_chunks(maps))
+        if lazy and self.distributed:
+            mean, scale = sharded_channel_statistics(maps, resolve_device(self.device))
+        else:
+            mean, scale = channel_statistics(chunk for _, chunk in iter_chunks(maps))
         self.input_mean_ = mean.astype(np.float32)
         self.input_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
         if lazy:
@@ -522,6 +526,16 @@ _PARAMETERS_DOC = """
         same ``X`` and ``y`` as the interrupted fit. Without a checkpoint,
         ``fit`` starts from scratch, so a job can always be restarted with
         ``resume=True``.
+    distributed : bool, default=False
+        Fit data-parallel over the processes of a ``torchrun`` or
+        ``accelerate launch`` launch (one per GPU, or several CPU processes
+        with ``gloo``), through Hugging Face ``accelerate`` (the
+        ``skdeepsphere[distributed]`` extra); see
+        :mod:`skdeepsphere.distributed`. ``batch_size`` is the global batch
+        (a multiple of the number of processes), batch normalisation uses
+        the global batch, each process reads only its share of the maps and
+        draws its own augmentation; the fitted model is the same in every
+        process. Without a launcher, an ordinary single-process fit.
 """
 
 _ATTRIBUTES_DOC = """

@@ -62,6 +62,22 @@ FIT_SCRIPT = textwrap.dedent("""
     clf.set_params(augment_noise=1.0, max_epochs=1).fit(X, y)
     with open(f"{out}/noise{rank}.json", "w") as file:
         json.dump([batch["noise"] for batch in seen], file)
+
+    class Recording:
+        # Lazy maps (like an h5py dataset) that count the maps read.
+        def __init__(self, maps):
+            self.maps, self.shape, self.dtype, self.rows = maps, maps.shape, maps.dtype, 0
+
+        def __getitem__(self, key):
+            part = self.maps[key]
+            self.rows += len(part) if part.ndim == self.maps.ndim else 1
+            return part
+
+    lazy = Recording(X)
+    clf.set_params(augment_noise=0.0, max_epochs=1).fit(lazy, y)
+    with open(f"{out}/lazy{rank}.json", "w") as file:
+        json.dump({"rows": lazy.rows, "mean": clf.input_mean_.tolist(),
+                   "scale": clf.input_scale_.tolist()}, file)
 """)
 
 BN_CHECK = textwrap.dedent("""
@@ -141,6 +157,18 @@ def test_each_process_reads_its_half_of_every_batch(runs):
     for whole, first, second in zip(one, *halves):
         assert len(first["maps"]) == len(second["maps"]) == 8
         np.testing.assert_allclose(first["maps"] + second["maps"], whole["maps"], rtol=1e-5)
+
+
+def test_lazy_maps_are_read_once_in_all(runs):
+    one = json.loads((runs[1] / "lazy0.json").read_text())
+    parts = [json.loads((runs[2] / f"lazy{rank}.json").read_text()) for rank in (0, 1)]
+    # One pass for the statistics and one epoch: each map read twice by one
+    # process, once in all by two (each its share of both passes).
+    assert one["rows"] == 2 * 64
+    assert parts[0]["rows"] == parts[1]["rows"] == 64
+    for part in parts:
+        np.testing.assert_allclose(part["mean"], one["mean"], rtol=1e-6)
+        np.testing.assert_allclose(part["scale"], one["scale"], rtol=1e-6)
 
 
 def test_saved_model_predicts_like_the_processes(runs):
