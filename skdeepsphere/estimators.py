@@ -26,8 +26,8 @@ from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
 from .nn.sparse import release_blocks
 from .rotation import RandomBatchRotation
-from .streaming import channel_statistics, is_lazy, iter_chunks, lazy_shape
-from .training import EpochCheckpoint, MapDataset, load_checkpoint, resume_fit
+from .checkpoints import EpochCheckpoint, load_checkpoint, resume_fit
+from .streaming import MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
 
@@ -220,7 +220,7 @@ class _SphericalCNNBase(BaseEstimator):
         """Validate training maps, learn the geometry, return nested float32.
 
         Lazy arrays (:func:`~skdeepsphere.streaming.is_lazy`) are never read
-        whole: they come back as a :class:`~skdeepsphere.training.MapDataset`.
+        whole: they come back as a :class:`~skdeepsphere.streaming.MapDataset`.
         """
         lazy = is_lazy(X)
         maps = X if lazy else check_maps(X, dtype=np.float32)
@@ -291,7 +291,27 @@ class _SphericalCNNBase(BaseEstimator):
                           statistics=self.statistics, batch_norm=self.batch_norm,
                           dropout=self.dropout)
 
-    def _train(self, maps, targets, n_outputs, criterion, stratified):
+    def _make_net(self, n_outputs, device, **training):
+        """The skorch net of this estimator, not initialised.
+
+        The one place the network is built: ``fit`` adds the ``training``
+        settings (epochs, callbacks, augmentation), and
+        :func:`~skdeepsphere.persistence.load_estimator` builds the net of a
+        saved estimator with none before loading its weights.
+        """
+        return _DeepSphereNet(
+            module=self._build_module(n_outputs),
+            criterion=self._criterion,
+            optimizer=torch.optim.Adam,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            device=device,
+            torch_load_kwargs={"weights_only": True},
+            **training,
+        )
+
+    def _train(self, maps, targets, n_outputs, stratified):
         device = resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         callbacks = list(self.callbacks or [])
@@ -322,18 +342,13 @@ class _SphericalCNNBase(BaseEstimator):
         fork = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(seed)
-            self.net_ = _DeepSphereNet(
-                module=self._build_module(n_outputs),
-                criterion=criterion,
-                optimizer=torch.optim.Adam,
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
+            self.net_ = self._make_net(
+                n_outputs,
+                device,
                 max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
                 iterator_train__shuffle=True,
                 train_split=train_split,
                 callbacks=callbacks or None,
-                device=device,
                 verbose=self.verbose,
                 noise_std=noise_std,
                 rotation=rotation,
@@ -464,7 +479,7 @@ _PARAMETERS_DOC = """
     checkpoint : str or path-like, default=None
         Folder where, after every epoch, the parameters, optimizer state,
         history and random state are saved (see
-        :class:`skdeepsphere.training.EpochCheckpoint`). ``None``: no
+        :class:`skdeepsphere.checkpoints.EpochCheckpoint`). ``None``: no
         checkpoints.
     resume : bool, default=False
         With ``checkpoint``: if the folder holds a checkpoint, ``fit``
@@ -527,6 +542,8 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
     (2, 2)
     """
 
+    _criterion = torch.nn.CrossEntropyLoss
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on maps ``X`` with labels ``y``.
@@ -553,8 +570,7 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
             raise ValueError(f"X has {len(maps)} maps but y has {len(y)} labels")
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
-        return self._train(maps, targets, len(self.classes_),
-                           torch.nn.CrossEntropyLoss, stratified=True)
+        return self._train(maps, targets, len(self.classes_), stratified=True)
 
     def predict_proba(self, X):
         """Class probabilities of maps ``X``.
@@ -627,6 +643,8 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
     (3,)
     """
 
+    _criterion = torch.nn.MSELoss
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on maps ``X`` with targets ``y``.
@@ -656,8 +674,7 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         scale = targets.std(axis=0)
         self.target_scale_ = np.where(scale > 0, scale, 1.0)
         targets = ((targets - self.target_mean_) / self.target_scale_).astype(np.float32)
-        return self._train(maps, targets, self.n_outputs_, torch.nn.MSELoss,
-                           stratified=False)
+        return self._train(maps, targets, self.n_outputs_, stratified=False)
 
     def predict(self, X):
         """Predicted targets of maps ``X``.

@@ -27,12 +27,7 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
-from .estimators import (
-    SphericalCNNClassifier,
-    SphericalCNNRegressor,
-    _DeepSphereNet,
-    resolve_device,
-)
+from .estimators import SphericalCNNClassifier, SphericalCNNRegressor, resolve_device
 
 __all__ = ["save_estimator", "load_estimator"]
 
@@ -206,12 +201,7 @@ def load_estimator(path, *, device=None):
     for name, value in tensors.items():
         setattr(estimator, name, value.numpy())
     n_outputs = len(estimator.classes_) if is_classifier(estimator) else estimator.n_outputs_
-    criterion = torch.nn.CrossEntropyLoss if is_classifier(estimator) else torch.nn.MSELoss
-    net = _DeepSphereNet(module=estimator._build_module(n_outputs), criterion=criterion,
-                         optimizer=torch.optim.Adam, lr=estimator.lr,
-                         batch_size=estimator.batch_size,
-                         device=resolve_device(estimator.device),
-                         torch_load_kwargs={"weights_only": True})
+    net = estimator._make_net(n_outputs, resolve_device(estimator.device))
     net.initialize()
     net.load_params(**{key: os.path.join(path, file) for key, file in _FILES.items()})
     estimator.net_ = net

@@ -1,8 +1,5 @@
-"""Training that scales: maps streamed from disk, checkpoints and resuming.
+"""Resumable training: checkpoints after every epoch and resuming from them.
 
-- :class:`MapDataset` reads maps row by row from an array (a
-  :class:`numpy.memmap` too), reorders them to nested and standardises them,
-  so skorch's data loader never holds more than a batch.
 - :class:`EpochCheckpoint` saves, after every epoch, what a killed training
   needs to go on: skorch's parameters, optimizer state and history, and the
   torch random state (batch order, augmentation noise).
@@ -13,64 +10,12 @@ import json
 import os
 import shutil
 
-import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from .streaming import release_rows
-
-__all__ = ["MapDataset", "EpochCheckpoint", "load_checkpoint", "resume_fit"]
+__all__ = ["EpochCheckpoint", "load_checkpoint", "resume_fit"]
 
 _LATEST = "latest.json"
-
-
-class MapDataset(torch.utils.data.Dataset):
-    """Standardised nested maps read one row at a time from an array.
-
-    Parameters
-    ----------
-    maps : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
-        Maps in the input ordering, e.g. a :class:`numpy.memmap`.
-    pixel_order : ndarray of int
-        Permutation of the columns to sorted nested order.
-    mean, scale : ndarray of shape (n_channels,), float32
-        ``(map - mean) / scale`` per channel.
-    targets : ndarray, default=None
-        One target per map; ``None`` at prediction time.
-    check_finite : bool, default=False
-        Raise a ValueError on a row with NaN or infinite values (for data
-        not validated before).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skdeepsphere.training import MapDataset
-    >>> data = MapDataset(np.ones((3, 2, 4)), np.arange(4), np.ones(2), np.full(2, 2.0))
-    >>> len(data), data[0][0].shape
-    (3, torch.Size([2, 4]))
-    """
-
-    def __init__(self, maps, pixel_order, mean, scale, targets=None, *, check_finite=False):
-        self.maps = maps
-        self.pixel_order = pixel_order
-        self.mean = np.asarray(mean, dtype=np.float32)[:, None]
-        self.scale = np.asarray(scale, dtype=np.float32)[:, None]
-        self.targets = targets
-        self.check_finite = check_finite
-
-    def __len__(self):
-        return int(self.maps.shape[0])
-
-    def __getitem__(self, index):
-        row = np.asarray(self.maps[index], dtype=np.float32).reshape(len(self.mean), -1)
-        if self.check_finite and not np.isfinite(row).all():
-            raise ValueError(
-                f"map {index} contains NaN or infinite values; mask them or fill them first"
-            )
-        row = (row[:, self.pixel_order] - self.mean) / self.scale
-        release_rows(self.maps, index, index + 1)
-        target = 0 if self.targets is None else self.targets[index]
-        return torch.from_numpy(row), target
 
 
 def _paths(directory):
@@ -97,7 +42,7 @@ class EpochCheckpoint(Callback):
 
     Examples
     --------
-    >>> from skdeepsphere.training import EpochCheckpoint
+    >>> from skdeepsphere.checkpoints import EpochCheckpoint
     >>> EpochCheckpoint("checkpoints").dirname
     'checkpoints'
     """
@@ -152,7 +97,7 @@ def load_checkpoint(dirname, fingerprint=None):
 
     Examples
     --------
-    >>> from skdeepsphere.training import load_checkpoint
+    >>> from skdeepsphere.checkpoints import load_checkpoint
     >>> load_checkpoint("no-such-folder") is None
     True
     """
@@ -195,7 +140,7 @@ def resume_fit(net, checkpoint, X, y, max_epochs):
 
     Examples
     --------
-    >>> from skdeepsphere.training import resume_fit
+    >>> from skdeepsphere.checkpoints import resume_fit
     >>> callable(resume_fit)
     True
     """
