@@ -26,7 +26,7 @@ from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
 from .nn.sparse import release_blocks
 from .rotation import RandomBatchRotation
-from .checkpoints import EpochCheckpoint, load_checkpoint, resume_fit
+from .checkpoints import EpochCheckpoint, resume_fit
 from .streaming import MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
@@ -324,10 +324,10 @@ class _SphericalCNNBase(BaseEstimator):
                                      random_state=seed)
             callbacks.append(("early_stopping", EarlyStopping(
                 patience=self.n_iter_no_change, load_best=True)))
-        fingerprint = None
+        saver = None
         if self.checkpoint is not None:
-            fingerprint = self._checkpoint_fingerprint(targets)
-            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint, fingerprint)))
+            saver = EpochCheckpoint(self.checkpoint, self._checkpoint_fingerprint(targets))
+            callbacks.append(("checkpoint", saver))
         noise_std = None
         if self.augment_noise > 0:
             noise_std = (self.augment_noise / self.input_scale_).astype(np.float32)
@@ -355,16 +355,19 @@ class _SphericalCNNBase(BaseEstimator):
             )
             if isinstance(maps, MapDataset):
                 maps.targets = targets
-            checkpoint = None
-            if self.resume and self.checkpoint is not None:
-                checkpoint = load_checkpoint(self.checkpoint, fingerprint)
             try:
+                checkpoint = None
+                if saver is not None:
+                    saver.open()  # claimed, locked and test-written before any epoch
+                    checkpoint = saver.latest() if self.resume else None
                 if checkpoint is None:
                     self.net_.fit(maps, targets)
                 else:
                     resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
             finally:
                 release_blocks()
+                if saver is not None:
+                    saver.close()
         self.n_epochs_ = len(self.net_.history)
         return self
 

@@ -60,7 +60,6 @@ def test_fit_killed_with_sigkill_resumes_from_last_epoch(tmp_path, maps_and_labe
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", y)
     checkpoint = tmp_path / "checkpoints"
-    latest = checkpoint / "latest.json"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     process = subprocess.Popen(
         [sys.executable, "-c", FIT_SCRIPT, str(tmp_path), str(checkpoint),
@@ -69,7 +68,8 @@ def test_fit_killed_with_sigkill_resumes_from_last_epoch(tmp_path, maps_and_labe
         env={**os.environ, "PYTHONPATH": root})
     try:
         deadline = time.monotonic() + 120
-        while not (latest.exists() and json.loads(latest.read_text())["epoch"] >= 2):
+        while not any((json.loads(latest.read_text())["epoch"] or 0) >= 2
+                      for latest in checkpoint.glob("fit-*/latest.json")):
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "no checkpoint within 120 s"
             time.sleep(0.05)
@@ -78,9 +78,10 @@ def test_fit_killed_with_sigkill_resumes_from_last_epoch(tmp_path, maps_and_labe
         process.kill()
         out, _ = process.communicate()
     assert process.returncode == -signal.SIGKILL and b"finished" not in out
+    (latest,) = checkpoint.glob("fit-*/latest.json")
     done = json.loads(latest.read_text())["epoch"]
     assert 2 <= done < params["max_epochs"]
-    saved_history = json.loads((checkpoint / f"epoch-{done}" / "history.json").read_text())
+    saved_history = json.loads((latest.parent / f"epoch-{done}" / "history.json").read_text())
 
     resumed = SphericalCNNClassifier(checkpoint=checkpoint, resume=True, **params).fit(X, y)
     history = resumed.net_.history
@@ -100,10 +101,13 @@ def test_fit_killed_with_sigkill_resumes_from_last_epoch(tmp_path, maps_and_labe
                                rtol=1e-5, atol=1e-6)
     assert json.loads(latest.read_text())["epoch"] == params["max_epochs"]
     assert sorted(p.name for p in checkpoint.iterdir()) == [
-        f"epoch-{params['max_epochs']}", "latest.json"]
+        latest.parent.name, "skdeepsphere-checkpoints.json"]
+    assert sorted(p.name for p in latest.parent.iterdir()) == [
+        ".lock", f"epoch-{params['max_epochs']}", "latest.json"]
 
 
-def test_resume_without_checkpoint_starts_over_and_checks_the_data(tmp_path, maps_and_labels):
+def test_resume_without_checkpoint_starts_over_each_fit_its_own_state(tmp_path,
+                                                                      maps_and_labels):
     X, y = maps_and_labels
     params = dict(SMALL, max_epochs=2)
     fresh = SphericalCNNClassifier(checkpoint=tmp_path, resume=True, **params).fit(X, y)
@@ -112,14 +116,28 @@ def test_resume_without_checkpoint_starts_over_and_checks_the_data(tmp_path, map
     # a finished run resumed with more epochs trains only the new ones
     more = SphericalCNNClassifier(checkpoint=tmp_path, resume=True, **{**params, "max_epochs": 3})
     assert more.fit(X, y).n_epochs_ == 3
-    with pytest.raises(ValueError, match="written for other training data .*differ in: "
-                                         "input_mean, input_scale, n_samples"):
-        SphericalCNNClassifier(checkpoint=tmp_path, resume=True, **params).fit(X[:30], y[:30])
-    # e.g. folds of a grid search sharing one folder: same size, other maps or labels
-    with pytest.raises(ValueError, match="differ in: params_and_targets"):
-        SphericalCNNClassifier(checkpoint=tmp_path, resume=True, **params).fit(X, y[::-1])
-    with pytest.raises(ValueError, match="differ in: params_and_targets"):
-        SphericalCNNClassifier(checkpoint=tmp_path, resume=True,
-                               **{**params, "cheb_order": 2}).fit(X, y)
+    assert more.net_.history[:2, "train_loss"] == fresh.net_.history[:, "train_loss"]
+    # Other data (another fold of a grid search sharing the folder) or other
+    # hyperparameters: their own subfolder, trained from scratch.
+    for X_other, y_other, changes in [(X[:30], y[:30], {}), (X, y[::-1], {}),
+                                      (X, y, {"cheb_order": 2})]:
+        other = SphericalCNNClassifier(checkpoint=tmp_path, resume=True,
+                                       **{**params, **changes}).fit(X_other, y_other)
+        expected = SphericalCNNClassifier(**{**params, **changes}).fit(X_other, y_other)
+        np.testing.assert_array_equal(other.predict_proba(X), expected.predict_proba(X))
+    assert len(list(tmp_path.glob("fit-*/epoch-*"))) == 4
 
 
+def test_grid_search_with_resume_resumes_every_fit(tmp_path, maps_and_labels):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = maps_and_labels
+    search = GridSearchCV(
+        SphericalCNNClassifier(checkpoint=tmp_path, resume=True, **dict(SMALL, max_epochs=1)),
+        {"cheb_order": [2, 3]}, cv=2)
+    first = search.fit(X, y).cv_results_["mean_test_score"]
+    assert len(list(tmp_path.glob("fit-*/epoch-1"))) == 2 * 2 + 1  # candidates x folds + refit
+    # the same search again resumes every fit at its last epoch: same scores
+    again = GridSearchCV(search.estimator, search.param_grid, cv=2).fit(X, y)
+    np.testing.assert_array_equal(again.cv_results_["mean_test_score"], first)
+    np.testing.assert_array_equal(again.predict_proba(X), search.predict_proba(X))
