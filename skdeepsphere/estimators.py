@@ -1,6 +1,5 @@
 """DeepSphere graph CNNs as scikit-learn estimators, trained with skorch."""
 
-import functools
 import hashlib
 import math
 import os
@@ -21,7 +20,7 @@ from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
 from skorch.utils import to_tensor
 
-from .graph import laplacian_hierarchy
+from . import _cache
 from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
 from .nn.sparse import release_blocks
@@ -53,15 +52,6 @@ def resolve_device(device):
     if str(device) == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_hierarchy(nside, pixels_bytes, n_levels, graph, n_neighbours, kernel_width):
-    # Grid searches and CV refit on the same geometry many times (and
-    # laplacian_hierarchy caches large graphs on disk across processes).
-    nested_pixels = None if pixels_bytes is None else np.frombuffer(pixels_bytes, np.int64)
-    return laplacian_hierarchy(nside, nested_pixels, n_levels, graph=graph,
-                               n_neighbours=n_neighbours, kernel_width=kernel_width)
 
 
 def _require_y(estimator, y):
@@ -282,7 +272,7 @@ class _SphericalCNNBase(BaseEstimator):
                 f"(at most {max_levels})"
             )
         partial = None if self.pixels is None else self.nested_pixels_.tobytes()
-        laplacians, _, parents = _cached_hierarchy(
+        laplacians, _, parents = _cache.laplacian_hierarchy(
             self.nside_, partial, n_levels, self.graph, self.n_neighbours,
             None if self.kernel_width is None else float(self.kernel_width))
         return DeepSphere(laplacians, parents, self.n_channels_, n_outputs,
@@ -482,7 +472,10 @@ _PARAMETERS_DOC = """
     checkpoint : str or path-like, default=None
         Folder where, after every epoch, the parameters, optimizer state,
         history and random state are saved (see
-        :class:`skdeepsphere.checkpoints.EpochCheckpoint`). ``None``: no
+        :mod:`skdeepsphere.checkpoints`). It must be new, empty or a
+        checkpoint folder of the package (other files are never touched);
+        each fit (training data and hyperparameters) takes its own
+        subfolder, so the fits of a grid search can share it. ``None``: no
         checkpoints.
     resume : bool, default=False
         With ``checkpoint``: if the folder holds a checkpoint, ``fit``

@@ -43,11 +43,11 @@ import warnings
 
 import healpy as hp
 import numpy as np
-from joblib import Memory
 from scipy import sparse
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from scipy.spatial import cKDTree
 
+from ._cache import cache_directory, cached_laplacian
 from ._kernel_widths import KERNEL_WIDTHS
 from .healpix import check_nside, parent_hierarchy
 
@@ -473,69 +473,12 @@ def healpix_laplacian(nside, nested_pixels=None, *, graph="neighbours",
     return (adjacency + diagonal).tocsr()
 
 
-# -- on-disk cache -----------------------------------------------------------
-
-# Bump when the construction of the graph changes: cached Laplacians of an
-# older construction are then ignored.
-_CACHE_FORMAT = 1
-# Laplacians of fewer pixels (nside < 64) are faster to build than to load.
-_CACHE_MIN_PIXELS = 12 * 64**2
-
-
-def cache_directory():
-    """Folder where :func:`laplacian_hierarchy` caches large Laplacians.
-
-    Building the k-nearest-neighbour graph and estimating
-    :math:`\\lambda_{max}` take tens of seconds at ``nside = 1024``, so the
-    rescaled Laplacians of levels with at least 49 152 pixels
-    (``nside >= 64`` on a full sky) are stored with :class:`joblib.Memory`
-    and loaded by later fits, in this or any other process. The folder is
-    ``$SKDEEPSPHERE_CACHE`` if that environment variable is set, else
-    ``$XDG_CACHE_HOME/skdeepsphere`` (``~/.cache/skdeepsphere``). Setting
-    ``SKDEEPSPHERE_CACHE`` to an empty string disables the cache. Delete the
-    folder to reclaim the space.
-
-    Returns
-    -------
-    directory : str or None
-        ``None`` when caching is disabled.
-
-    Examples
-    --------
-    >>> from skdeepsphere.graph import cache_directory
-    >>> cache_directory()  # doctest: +SKIP
-    '/home/me/.cache/skdeepsphere'
-    """
-    directory = os.environ.get("SKDEEPSPHERE_CACHE")
-    if directory is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-            os.path.expanduser("~"), ".cache")
-        directory = os.path.join(base, "skdeepsphere")
-    return directory or None
-
-
-def _build_laplacian(nside, nested_pixels, cache_format, **kwargs):
-    # cache_format is part of joblib's key only.
-    return healpix_laplacian(nside, nested_pixels, **kwargs)
-
-
 def _laplacian(nside, nested_pixels, **kwargs):
     """healpix_laplacian, read from / written to the disk cache if large."""
-    directory = cache_directory()
     n_pixels = hp.nside2npix(nside) if nested_pixels is None else len(nested_pixels)
-    if directory is None or n_pixels < _CACHE_MIN_PIXELS:
-        return healpix_laplacian(nside, nested_pixels, **kwargs)
-    try:
-        build = Memory(directory, verbose=0).cache(_build_laplacian)
-        return build(nside, nested_pixels, _CACHE_FORMAT, **kwargs)
-    except OSError as error:  # e.g. a read-only home folder
-        warnings.warn(
-            f"cannot use the graph cache in {directory!r} ({error}); building "
-            "the Laplacian without it. Set SKDEEPSPHERE_CACHE to a writable "
-            "folder, or to an empty string to disable the cache.",
-            RuntimeWarning, stacklevel=3,
-        )
-        return healpix_laplacian(nside, nested_pixels, **kwargs)
+    # healpix_laplacian looked up at call time (tests count the builds).
+    return cached_laplacian(lambda *args, **kw: healpix_laplacian(*args, **kw),
+                            nside, nested_pixels, n_pixels, **kwargs)
 
 
 def laplacian_hierarchy(nside, nested_pixels, n_levels, *, graph="neighbours",

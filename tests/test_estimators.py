@@ -335,18 +335,19 @@ def test_augment_rotation_needs_a_full_sky(two_classes):
     with pytest.raises(InvalidParameterError, match="augment_rotation"):
         SphericalCNNRegressor(augment_rotation="yes").fit(X[:10], y[:10])
 def test_knn_graph_parameters(two_classes, monkeypatch):
-    from skdeepsphere import estimators
+    from skdeepsphere import _cache
+    from skdeepsphere import graph as graph_module
 
     X, y = two_classes
     seen = []
-    hierarchy = estimators.laplacian_hierarchy
+    hierarchy = graph_module.laplacian_hierarchy
 
     def spy(*args, **kwargs):
         seen.append(kwargs)
         return hierarchy(*args, **kwargs)
 
-    monkeypatch.setattr(estimators, "laplacian_hierarchy", spy)
-    estimators._cached_hierarchy.cache_clear()
+    monkeypatch.setattr(graph_module, "laplacian_hierarchy", spy)
+    _cache.laplacian_hierarchy.cache_clear()
     clf = SphericalCNNClassifier(**{**SMALL, "max_epochs": 1}, graph="knn", n_neighbours=20)
     assert clf.fit(X[:16], y[:16]).predict(X[:3]).shape == (3,)
     assert seen == [dict(graph="knn", n_neighbours=20, kernel_width=None)]

@@ -5,6 +5,7 @@ import pytest
 from scipy import sparse
 from scipy.special import sph_harm_y
 
+from skdeepsphere import _cache
 from skdeepsphere import graph as graph_module
 from skdeepsphere._kernel_widths import KERNEL_WIDTHS
 from skdeepsphere.graph import (
@@ -214,7 +215,7 @@ def test_large_laplacians_are_cached_on_disk(tmp_path, monkeypatch):
         return build(*args, **kwargs)
 
     monkeypatch.setattr(graph_module, "healpix_laplacian", counting)
-    monkeypatch.setattr(graph_module, "_CACHE_MIN_PIXELS", 48)  # nside >= 2
+    monkeypatch.setattr(_cache, "MIN_PIXELS", 48)  # nside >= 2
     monkeypatch.setenv("SKDEEPSPHERE_CACHE", str(tmp_path))
     first, _, _ = laplacian_hierarchy(4, None, 2, graph="knn")
     assert calls == [4, 2, 1]
@@ -234,7 +235,7 @@ def test_unusable_cache_warns_and_builds(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("SKDEEPSPHERE_CACHE", str(blocker / "cache"))
-    monkeypatch.setattr(graph_module, "_CACHE_MIN_PIXELS", 48)
+    monkeypatch.setattr(_cache, "MIN_PIXELS", 48)
     with pytest.warns(RuntimeWarning, match="cannot use the graph cache"):
         laplacians, _, _ = laplacian_hierarchy(2, None, 0, graph="knn")
     assert abs(laplacians[0] - healpix_laplacian(
