@@ -12,9 +12,9 @@ from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import _check_feature_names, check_is_fitted, column_or_1d
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
@@ -32,7 +32,8 @@ __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
 
 
 def resolve_device(device):
-    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``,
+    and check that any other device exists.
 
     Parameters
     ----------
@@ -43,15 +44,69 @@ def resolve_device(device):
     -------
     device : str
 
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a torch device name (e.g. ``"gpu"``), or names
+        a CUDA (or MPS) device that this machine does not have.
+
     Examples
     --------
     >>> from skdeepsphere.estimators import resolve_device
     >>> resolve_device("cpu")
     'cpu'
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device='gpu' is not a torch device: use 'auto', 'cpu', 'cuda' or 'cuda:<index>'
     """
     if str(device) == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a torch device: use 'auto', 'cpu', 'cuda' or "
+            "'cuda:<index>'"
+        ) from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device={device!r} but torch sees no CUDA GPU "
+                "(torch.cuda.is_available() is False): use device='cpu', or "
+                "device='auto' to take a GPU only when there is one"
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"device={device!r} but torch sees {count} CUDA GPU(s)")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} but the MPS backend is not available")
     return str(device)
+
+
+class _TorchDevice(Options):
+    """``"auto"`` or a name torch parses as a device (checked to exist in fit).
+
+    An :class:`Options` only because sklearn's validation accepts no other
+    constraint classes; the options are open-ended.
+    """
+
+    def __init__(self):
+        super().__init__(str, {"auto"})
+
+    def is_satisfied_by(self, val):
+        if not isinstance(val, (str, torch.device)):
+            return False
+        if str(val) == "auto":
+            return True
+        try:
+            torch.device(val)
+        except (RuntimeError, TypeError, ValueError):
+            return False
+        return True
+
+    def __str__(self):
+        return "'auto' or a torch device such as 'cpu', 'cuda' or 'cuda:1'"
 
 
 def _require_y(estimator, y):
@@ -124,7 +179,7 @@ class _SphericalCNNBase(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
-        "device": [str],
+        "device": [_TorchDevice()],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "augment_rotation": ["boolean"],
@@ -212,6 +267,8 @@ class _SphericalCNNBase(BaseEstimator):
         Lazy arrays (:func:`~skdeepsphere.streaming.is_lazy`) are never read
         whole: they come back as a :class:`~skdeepsphere.streaming.MapDataset`.
         """
+        resolve_device(self.device)  # a missing GPU fails now, not after the data pass
+        _check_feature_names(self, X, reset=True)
         lazy = is_lazy(X)
         maps = X if lazy else check_maps(X, dtype=np.float32)
         _, n_channels, n_pixels = lazy_shape(maps)
@@ -233,6 +290,7 @@ class _SphericalCNNBase(BaseEstimator):
 
     def _transform_maps(self, X):
         check_is_fitted(self, "net_")
+        _check_feature_names(self, X, reset=False)
         lazy = is_lazy(X)
         maps = X if lazy else check_maps(X, dtype=np.float32)
         _, n_channels, n_pixels = lazy_shape(maps)
@@ -248,7 +306,7 @@ class _SphericalCNNBase(BaseEstimator):
             )
         if lazy:
             return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_,
-                              check_finite=True)
+                              validate=True)
         return self._standardize(maps[..., self.pixel_order_])
 
     def _standardize(self, maps):
@@ -446,7 +504,10 @@ _PARAMETERS_DOC = """
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks (checkpoints, progress bars, schedulers).
     device : str, default="auto"
-        ``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+        ``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``;
+        ``"cuda"`` (or ``"cuda:1"``) without such a GPU is an error at the
+        start of ``fit``. Maps given as torch tensors are copied to the
+        CPU first (the network gets its batches from numpy).
     random_state : int, RandomState instance or None, default=None
         Seeds weights, batch order and augmentation noise: fits on CPU with
         the same seed are identical.

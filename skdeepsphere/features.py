@@ -659,6 +659,11 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
             ring_pixels = None  # a full sky in RING order needs no reordering
         self._ring_pixels = ring_pixels
         self.lmax_ = 3 * self.nside_ - 1 if self.lmax is None else int(self.lmax)
+        if self.lmax_ > 3 * self.nside_ - 1:
+            raise ValueError(
+                f"lmax={self.lmax_} is beyond 3 * nside - 1 = {3 * self.nside_ - 1}, the "
+                f"largest multipole a HEALPix map of nside={self.nside_} can resolve"
+            )
         n_ell = self.lmax_ + 1
         if self.n_bins is None:
             self.bin_edges_ = np.arange(n_ell + 1)

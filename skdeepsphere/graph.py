@@ -637,6 +637,11 @@ def equivariance_error(laplacian, ells, *, nside=None, nested_pixels=None):
     ells = np.atleast_1d(np.asarray(ells))
     if ells.ndim != 1 or not np.issubdtype(ells.dtype, np.integer) or ells.min() < 1:
         raise ValueError(f"ells must be integers >= 1, got {ells!r}")
+    if ells.max() > 3 * nside - 1:
+        raise ValueError(
+            f"ells must be at most 3 * nside - 1 = {3 * nside - 1} for nside={nside}, "
+            f"got {ells.max()}"
+        )
     return np.array([_leakage(laplacian, _harmonic_basis(nside, int(ell), pixels))
                      for ell in ells])
 

@@ -246,9 +246,10 @@ def _define_map_dataset():
             ``(map - mean) / scale`` per channel.
         targets : ndarray, default=None
             One target per map; ``None`` at prediction time.
-        check_finite : bool, default=False
-            Raise a ValueError on a row with NaN or infinite values (for data
-            not validated before).
+        validate : bool, default=False
+            Check each row as :func:`~skdeepsphere.healpix.check_maps` does
+            (a ValueError on NaN, infinite or ``healpy.UNSEEN`` values), for
+            data not validated before.
 
         Examples
         --------
@@ -259,23 +260,24 @@ def _define_map_dataset():
         (3, torch.Size([2, 4]))
         """
 
-        def __init__(self, maps, pixel_order, mean, scale, targets=None, *, check_finite=False):
+        def __init__(self, maps, pixel_order, mean, scale, targets=None, *, validate=False):
             self.maps = maps
             self.pixel_order = pixel_order
             self.mean = np.asarray(mean, dtype=np.float32)[:, None]
             self.scale = np.asarray(scale, dtype=np.float32)[:, None]
             self.targets = targets
-            self.check_finite = check_finite
+            self.validate = validate
 
         def __len__(self):
             return int(self.maps.shape[0])
 
         def __getitem__(self, index):
             row = np.asarray(self.maps[index], dtype=np.float32).reshape(len(self.mean), -1)
-            if self.check_finite and not np.isfinite(row).all():
-                raise ValueError(
-                    f"map {index} contains NaN or infinite values; mask them or fill them first"
-                )
+            if self.validate:
+                try:
+                    check_maps(row[None], dtype=np.float32)
+                except ValueError as error:
+                    raise ValueError(f"map {index}: {error}") from None
             row = (row[:, self.pixel_order] - self.mean) / self.scale
             release_rows(self.maps, index, index + 1)
             target = 0 if self.targets is None else self.targets[index]

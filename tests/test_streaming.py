@@ -102,7 +102,7 @@ def test_lazy_array_is_read_by_rows_never_whole(maps_and_labels, monkeypatch):
     bad[3, 0, 0] = np.nan
     with pytest.raises(ValueError, match="rows 0 to 7: maps contain NaN"):
         SphericalCNNClassifier(**SMALL).fit(RowsOnly(bad), y)
-    with pytest.raises(ValueError, match="map 3 contains NaN"):
+    with pytest.raises(ValueError, match="map 3: maps contain NaN"):
         clf.predict(RowsOnly(bad))
     with pytest.raises(ValueError, match="3 channels, but .* fitted on 2"):
         clf.predict(RowsOnly(np.zeros((2, 3, NPIX), np.float32)))
