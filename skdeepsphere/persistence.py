@@ -271,17 +271,17 @@ def _set_attributes(estimator, scalars, tensors, description, tensor_file):
             for name, value in tensors.items()):
         raise invalid(tensor_file, "file of learned attributes: expected a dict of tensors")
     expected = _ATTRIBUTES[type(estimator).__name__]
+    names = set(tensors) | set(scalars)
+    if names - set(expected) - set(_OPTIONAL) or set(expected) - names:
+        raise invalid(description, f"saved {type(estimator).__name__}: the learned "
+                                   f"attributes are {sorted(names)}, expected "
+                                   f"{sorted(expected)}")
     values = {name: value.numpy() for name, value in tensors.items()}
     for name, value in scalars.items():
         try:
             values[name] = _from_json(value)
         except (TypeError, ValueError) as error:
             raise invalid(description, f"saved estimator: attribute {name}: {error}") from None
-    names = set(values)
-    if names - set(expected) - set(_OPTIONAL) or set(expected) - names:
-        raise invalid(description, f"saved {type(estimator).__name__}: the learned "
-                                   f"attributes are {sorted(names)}, expected "
-                                   f"{sorted(expected)}")
     for name, value in values.items():
         kind = {**expected, **_OPTIONAL}[name]
         if kind == "int":
