@@ -450,6 +450,8 @@ _PARAMETERS_DOC = """
     pixels : array-like of int, default=None
         Indices (in the ordering given by ``nest``) of the observed pixels,
         one per column of the maps, for a partial sky. ``None``: full sky.
+        Not a boolean mask (an error): for a healpy mask pass
+        ``numpy.flatnonzero(mask)`` and the maps' columns ``maps[:, mask]``.
     nest : bool, default=False
         Ordering of the maps (and of ``pixels``): NESTED if True, else RING
         as in healpy. Maps are reordered to nested once, internally.

@@ -493,7 +493,9 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
 
     pixels : array-like of int or None, default=None
         Index of the observed pixel in each column of a partial-sky map, in
-        the ordering given by ``nest``. ``None`` means full-sky maps.
+        the ordering given by ``nest``. ``None`` means full-sky maps. Not a
+        boolean mask (an error): for a healpy mask pass
+        ``numpy.flatnonzero(mask)``.
 
     nest : bool, default=False
         Whether the maps (or ``pixels``) use the NESTED ordering; RING

@@ -182,8 +182,9 @@ def nested_order(nside, pixels=None, nest=False):
     TypeError
         If ``nest`` is not a bool.
     ValueError
-        If ``pixels`` is empty, has duplicates, is not 1-D or lies outside
-        ``[0, 12 nside**2)``.
+        If ``pixels`` is empty, has duplicates, is not 1-D, lies outside
+        ``[0, 12 nside**2)`` or is a boolean mask (indices are expected:
+        ``numpy.flatnonzero(mask)``).
 
     Examples
     --------
