@@ -21,11 +21,11 @@ from skorch.dataset import ValidSplit
 from skorch.utils import to_tensor
 
 from . import _cache
+from .checkpoints import EpochCheckpoint, resume_fit
 from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
 from .nn.sparse import release_blocks
 from .rotation import RandomBatchRotation
-from .checkpoints import EpochCheckpoint, resume_fit
 from .streaming import MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
@@ -541,12 +541,12 @@ _PARAMETERS_DOC = """
         subfolder, so the fits of a grid search can share it. ``None``: no
         checkpoints.
     resume : bool, default=False
-        With ``checkpoint``: if the folder holds a checkpoint, ``fit``
-        continues from its last completed epoch (same optimizer state and
-        random state) up to ``max_epochs`` instead of starting over; pass the
-        same ``X`` and ``y`` as the interrupted fit. Without a checkpoint,
-        ``fit`` starts from scratch, so a job can always be restarted with
-        ``resume=True``.
+        With ``checkpoint``: if the folder holds a checkpoint of this fit
+        (the same ``X``, ``y`` and hyperparameters but ``max_epochs``),
+        ``fit`` continues from its last completed epoch (same optimizer state
+        and random state) up to ``max_epochs`` instead of starting over.
+        Without one, ``fit`` starts from scratch, so a job (or a whole grid
+        search) can always be restarted with ``resume=True``.
 """
 
 _ATTRIBUTES_DOC = """
