@@ -193,6 +193,8 @@ class EpochCheckpoint(Callback):
         try:
             path = os.path.join(folder, _STATE)
             fingerprint = self.fingerprint or {}
+            if os.path.islink(path):
+                raise invalid(path, "checkpoint state: it is a symbolic link")
             if os.path.lexists(path):
                 self._state = _check_state(path, read_json(path, "checkpoint state"),
                                            fingerprint)

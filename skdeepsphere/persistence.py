@@ -238,7 +238,11 @@ def load_estimator(path, *, device=None):
                     os.path.join(path, "attributes.pt"))
     n_outputs = len(estimator.classes_) if is_classifier(estimator) else estimator.n_outputs_
     try:
-        net = estimator._make_net(n_outputs, resolve_device(estimator.device))
+        device = resolve_device(estimator.device)
+    except ValueError as error:
+        raise ValueError(f"{error}; pass device='cpu' to load_estimator") from None
+    try:
+        net = estimator._make_net(n_outputs, device)
         net.initialize()
     except ValueError as error:
         raise invalid(description, f"saved estimator: {error}") from None
