@@ -200,7 +200,12 @@ def load_estimator(path, *, device=None):
     FileNotFoundError
         If ``path`` holds no saved estimator.
     ValueError
-        If the folder names an unknown class or format.
+        If a file of the folder is malformed or not what
+        :func:`save_estimator` writes (an unknown class, format, parameter or
+        attribute, a value outside the parameter's constraints, a pickled
+        object in a tensor file): the message names the file. Nothing of the
+        file is run. ``checkpoint``, ``resume`` and ``callbacks`` are never
+        read from the file.
 
     See Also
     --------
