@@ -160,21 +160,21 @@ def test_unsmoothed_skewness_matches_lognormal_theory(shift):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"n_samples": 0}, ValueError, r"\'n_samples\' parameter .* range \[1, inf\)\. Got 0"),
-        ({"n_samples": 2.5}, TypeError, r"\'n_samples\' parameter .* must be an int .* Got 2.5"),
+        ({"n_samples": 0}, ValueError, r"'n_samples' .*range \[1, inf\)\. Got 0"),
+        ({"n_samples": 2.5}, TypeError, r"'n_samples' .*int .* Got 2.5"),
         ({"nside": 12}, ValueError, r"nside must be a power of 2 .* got 12"),
-        ({"nside": 8.0}, TypeError, r"\'nside\' parameter .* must be an int .* Got 8.0"),
-        ({"noise_level": -1.0}, ValueError, r"\'noise_level\' parameter .* range \[0.0, inf\)\. Got -1.0"),
-        ({"noise_level": np.nan}, ValueError, r"\'noise_level\' parameter .* Got nan"),
-        ({"noise_level": "high"}, TypeError, r"\'noise_level\' parameter .* must be a float .* Got \'high\'"),
-        ({"smoothing": -0.5}, ValueError, r"\'smoothing\' parameter .* Got -0.5"),
+        ({"nside": 8.0}, TypeError, r"'nside' .*int .* Got 8.0"),
+        ({"noise_level": -1.0}, ValueError, r"'noise_level' .*range \[0.0, inf\)\. Got -1.0"),
+        ({"noise_level": np.nan}, ValueError, r"'noise_level' .*Got nan"),
+        ({"noise_level": "high"}, TypeError, r"'noise_level' .*float .* Got 'high'"),
+        ({"smoothing": -0.5}, ValueError, r"'smoothing' .*Got -0.5"),
         ({"order": 3}, ValueError, r"order must be a power of 2 \(1, 2, 4, \.\.\.\), got 3"),
         ({"order": 16}, ValueError, r"order=16 must not exceed nside=8"),
-        ({"order": 2.0}, TypeError, r"\'order\' parameter .* must be an int .* Got 2.0"),
-        ({"nest": "yes"}, TypeError, r"\'nest\' parameter .* must be an instance of \'bool\'"),
+        ({"order": 2.0}, TypeError, r"'order' .*int .* Got 2.0"),
+        ({"nest": "yes"}, TypeError, r"'nest' .*must be an instance of 'bool'"),
         ({"shifts": (1.0,)}, ValueError, r"shifts must be two positive numbers, got \(1.0,\)"),
-        ({"shifts": (1.0, 0.0)}, ValueError, r"shifts must be two positive numbers, got \(1.0, 0.0\)"),
-        ({"shifts": 2.0}, TypeError, r"\'shifts\' parameter .* must be an array-like\. Got 2.0"),
+        ({"shifts": (1.0, 0.0)}, ValueError, r"shifts must be two positive .* \(1.0, 0.0\)"),
+        ({"shifts": 2.0}, TypeError, r"'shifts' .*must be an array-like\. Got 2.0"),
     ],
 )
 def test_convergence_maps_rejects_bad_arguments(kwargs, error, match):
@@ -278,14 +278,14 @@ def test_regression_noise_is_relative_to_each_bin():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"n_channels": 0}, ValueError, r"\'n_channels\' parameter .* range \[1, inf\)\. Got 0"),
-        ({"n_channels": 1.5}, TypeError, r"\'n_channels\' parameter .* must be an int .* Got 1.5"),
-        ({"omega_m": (0.4, 0.2)}, ValueError, r"omega_m range must satisfy 0 < low < high, got \(0.4, 0.2\)"),
-        ({"omega_m": (0.2,)}, TypeError, r"omega_m must be a positive number or a \(low, high\) range"),
+        ({"n_channels": 0}, ValueError, r"'n_channels' .*range \[1, inf\)\. Got 0"),
+        ({"n_channels": 1.5}, TypeError, r"'n_channels' .*int .* Got 1.5"),
+        ({"omega_m": (0.4, 0.2)}, ValueError, r"omega_m range must satisfy 0 < low < high"),
+        ({"omega_m": (0.2,)}, TypeError, r"omega_m must be a positive number or a"),
         ({"omega_m": 0.3, "sigma_8": 0.8}, ValueError, r"omega_m and sigma_8 are both fixed"),
         ({"sigma_8": -0.8}, ValueError, r"sigma_8 must be positive, got -0.8"),
-        ({"shift": 0.0}, ValueError, r"\'shift\' parameter .* range \(0.0, inf\)\. Got 0.0"),
-        ({"noise_level": -1.0}, ValueError, r"\'noise_level\' parameter .* range \[0.0, inf\)\. Got -1.0"),
+        ({"shift": 0.0}, ValueError, r"'shift' .*range \(0.0, inf\)\. Got 0.0"),
+        ({"noise_level": -1.0}, ValueError, r"'noise_level' .*range \[0.0, inf\)\. Got -1.0"),
         ({"order": 16}, ValueError, r"order=16 must not exceed nside=8"),
     ],
 )
@@ -409,7 +409,7 @@ def test_fits_errors_name_the_file(tmp_path, ring_maps):
         load_healpix_maps(good, nside=6)
     with pytest.raises(TypeError, match="'nest' parameter of load_healpix_maps must be"):
         load_healpix_maps(good, nest="ring")
-    with pytest.raises(TypeError, match="field must hold column numbers or names, got 1.5"):
+    with pytest.raises(TypeError, match="field must be an int, a column name, .* got 1.5"):
         load_healpix_maps(good, field=1.5)
 
 
@@ -557,7 +557,8 @@ def test_spherical_digits_bad_input():
         make_spherical_digits(np.zeros((3, 8, 8)), np.zeros(2), nside=8)
     with pytest.raises(ValueError, match="NaN"):
         make_spherical_digits(np.full((1, 2, 2), np.nan), nside=8)
-    with pytest.raises(ValueError, match="extent must be positive"):
+    with pytest.raises(ValueError, match=r"'extent' parameter of make_spherical_digits must be "
+                                         r"a float in the range \(0.0, inf\)"):
         make_spherical_digits(np.zeros((1, 2, 2)), nside=8, extent=0)
     with pytest.raises(ValueError, match="power of 2"):
         make_spherical_digits(nside=12)
