@@ -23,9 +23,8 @@ from skorch.utils import to_tensor
 from . import _cache
 from .checkpoints import EpochCheckpoint, resume_fit
 from .healpix import check_maps, infer_nside, nested_order
-from .nn import DeepSphere, PatchCNN2d
+from .nn import DeepSphere, PatchCNN2d, RandomBatchRotation
 from .nn.sparse import release_blocks
-from .rotation import RandomBatchRotation
 from .streaming import MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
@@ -133,7 +132,7 @@ class _DeepSphereNet(NeuralNet):
     DeepSphere's only augmentation: ``noise_std`` holds one standard
     deviation per input channel (in the units the module sees).
     ``rotation``, if given, rotates each training map first (a
-    :class:`~skdeepsphere.rotation.RandomBatchRotation`).
+    :class:`~skdeepsphere.nn.RandomBatchRotation`).
     """
 
     def __init__(self, *args, noise_std=None, rotation=None, **kwargs):
@@ -272,10 +271,8 @@ class _SphericalCNNBase(BaseEstimator):
         lazy = is_lazy(X)
         maps = X if lazy else check_maps(X, dtype=np.float32)
         _, n_channels, n_pixels = lazy_shape(maps)
-        self.nside_ = infer_nside(n_pixels, self.nside, self.pixels)
-        self.pixel_order_, self.nested_pixels_ = nested_order(
-            self.nside_, self.pixels, self.nest
-        )
+        self.nside_, pixels, nest = self._geometry(n_pixels)
+        self.pixel_order_, self.nested_pixels_ = nested_order(self.nside_, pixels, nest)
         self.n_channels_ = n_channels
         self.n_features_in_ = n_pixels
         # One mean and scale per channel keeps the maps' spatial statistics
@@ -288,6 +285,17 @@ class _SphericalCNNBase(BaseEstimator):
             return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_)
         return self._standardize(maps[..., self.pixel_order_])
 
+    def _geometry(self, n_pixels):
+        """``(nside, pixels, nest)`` of maps with ``n_pixels`` columns.
+
+        The one place that reads the geometry parameters: the tests override
+        it to run scikit-learn's checks on tabular data.
+        """
+        return infer_nside(n_pixels, self.nside, self.pixels), self.pixels, self.nest
+
+    def _full_sky(self):
+        return len(self.nested_pixels_) == 12 * self.nside_**2
+
     def _transform_maps(self, X):
         check_is_fitted(self, "net_")
         _check_feature_names(self, X, reset=False)
@@ -295,9 +303,10 @@ class _SphericalCNNBase(BaseEstimator):
         maps = X if lazy else check_maps(X, dtype=np.float32)
         _, n_channels, n_pixels = lazy_shape(maps)
         if n_pixels != self.n_features_in_:
+            # scikit-learn's message: a feature is a pixel here.
             raise ValueError(
-                f"X has {n_pixels} pixels per map, but {type(self).__name__} "
-                f"was fitted on maps of {self.n_features_in_} pixels"
+                f"X has {n_pixels} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input (pixels per map)"
             )
         if n_channels != self.n_channels_:
             raise ValueError(
@@ -329,7 +338,7 @@ class _SphericalCNNBase(BaseEstimator):
                 f"n_poolings={n_levels} is too many for nside={self.nside_} "
                 f"(at most {max_levels})"
             )
-        partial = None if self.pixels is None else self.nested_pixels_.tobytes()
+        partial = None if self._full_sky() else self.nested_pixels_.tobytes()
         laplacians, _, parents = _cache.laplacian_hierarchy(
             self.nside_, partial, n_levels, self.graph, self.n_neighbours,
             None if self.kernel_width is None else float(self.kernel_width))
@@ -381,7 +390,7 @@ class _SphericalCNNBase(BaseEstimator):
             noise_std = (self.augment_noise / self.input_scale_).astype(np.float32)
         rotation = None
         if self.augment_rotation:
-            if self.pixels is not None:
+            if not self._full_sky():
                 raise ValueError(
                     "augment_rotation=True needs full-sky maps: a rotation moves "
                     "pixels out of a partial sky; use pixels=None"
@@ -734,6 +743,11 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         self.target_scale_ = np.where(scale > 0, scale, 1.0)
         targets = ((targets - self.target_mean_) / self.target_scale_).astype(np.float32)
         return self._train(maps, targets, self.n_outputs_, stratified=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n_samples, n_targets)
+        return tags
 
     def predict(self, X):
         """Predicted targets of maps ``X``.

@@ -652,8 +652,8 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         if is_lazy(X):
             return _fit_lazily(self, X)
         maps, _ = _validate_maps(self, X, reset=True, ignore_masked=self.ignore_masked)
-        self.nside_ = infer_nside(maps.shape[-1], self.nside, self.pixels)
-        order, nested_pixels = nested_order(self.nside_, self.pixels, self.nest)
+        self.nside_, pixels, nest = self._geometry(maps.shape[-1])
+        order, nested_pixels = nested_order(self.nside_, pixels, nest)
         # RING index of each column: healpy's transforms want RING maps.
         ring_pixels = np.empty_like(order)
         ring_pixels[order] = hp.nest2ring(self.nside_, nested_pixels)
@@ -715,6 +715,14 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         edges = self.bin_edges_
         features = np.add.reduceat(spectra, edges[:-1], axis=-1) / np.diff(edges)
         return features.reshape(len(features), -1)
+
+    def _geometry(self, n_pixels):
+        """``(nside, pixels, nest)`` of maps with ``n_pixels`` columns.
+
+        The one place that reads the geometry parameters: the tests override
+        it to run scikit-learn's checks on tabular data.
+        """
+        return infer_nside(n_pixels, self.nside, self.pixels), self.pixels, self.nest
 
     def _spectra(self):
         """Channel pair and name of each spectrum, in output order."""

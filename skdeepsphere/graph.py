@@ -575,23 +575,31 @@ def _harmonic_basis(nside, ell, nested_pixels):
 def equivariance_error(laplacian, ells, *, nside=None, nested_pixels=None):
     r"""Per-degree rotation equivariance error of a graph Laplacian.
 
-    A filter commutes with all rotations iff it maps each degree-:math:`\ell`
-    space of spherical harmonics into itself (Schur's lemma). For each
-    :math:`\ell`, let :math:`Q_\ell` be an orthonormal basis of the
-    spherical harmonics of degree :math:`\ell` sampled at the pixel centres
-    (synthesised by healpy); the error is the part of :math:`L Q_\ell`
-    outside that space,
+    An operator commutes with all rotations iff it acts on each
+    degree-:math:`\ell` space of spherical harmonics as a multiple of the
+    identity (Schur's lemma). For each :math:`\ell`, let :math:`Q_\ell` be
+    an orthonormal basis of the spherical harmonics of degree :math:`\ell`
+    sampled at the pixel centres (synthesised by healpy); the error is the
+    relative distance of :math:`L Q_\ell` from the nearest multiple of
+    :math:`Q_\ell`,
 
     .. math::
 
-        E(\ell) = \frac{\|(I - Q_\ell Q_\ell^\top)\, L\, Q_\ell\|_F}
-                       {\|L\, Q_\ell\|_F},
+        E(\ell) = \min_c \frac{\|L Q_\ell - c\, Q_\ell\|_F}{\|L Q_\ell\|_F}
+                = \frac{\|L Q_\ell - \bar\lambda_\ell Q_\ell\|_F}{\|L Q_\ell\|_F},
+        \qquad \bar\lambda_\ell = \frac{\operatorname{tr}(Q_\ell^\top L Q_\ell)}{2\ell + 1},
 
-    i.e. the root-mean-square over random maps of degree :math:`\ell` of
-    :math:`\|P_\ell^\perp L f\| / \|L f\|`: 0 for a perfectly equivariant
-    Laplacian, 1 if nothing of :math:`L f` stays in degree :math:`\ell`.
-    Since any polynomial filter :math:`g(L)` is built from :math:`L`, it is
-    the equivariance error of the graph convolutions' building block.
+    with :math:`\bar\lambda_\ell` the mean eigenvalue of :math:`L` on
+    degree :math:`\ell`. :math:`E^2` is the sum of two orthogonal parts: the
+    leakage out of degree :math:`\ell`,
+    :math:`\|(I - Q_\ell Q_\ell^\top) L Q_\ell\|_F^2`, and the spread of
+    :math:`L` within it, :math:`\|Q_\ell^\top L Q_\ell - \bar\lambda_\ell I\|_F^2`
+    (both over :math:`\|L Q_\ell\|_F^2`). :math:`E = 0` for a perfectly
+    equivariant Laplacian. Since any polynomial filter :math:`g(L)` is
+    built from :math:`L`, it is the equivariance error of the graph
+    convolutions' building block; no map is rotated (compare
+    :func:`skdeepsphere.rotation.rotation_equivariance_error`, which rotates
+    maps by interpolation).
 
     Parameters
     ----------

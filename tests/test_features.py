@@ -8,10 +8,17 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import (check_get_feature_names_out_error,
+                                            check_global_output_transform_pandas,
+                                            check_set_output_transform,
+                                            check_set_output_transform_pandas,
+                                            check_transformer_get_feature_names_out,
+                                            check_transformer_get_feature_names_out_pandas,
+                                            parametrize_with_checks)
 
 from skdeepsphere import HistogramFeatures, PowerSpectrumFeatures
 from skdeepsphere.healpix import patch_pixels
+from tabular import TabularPowerSpectrumFeatures
 
 
 def gaussian_maps(cl, nside, n_maps, seed):
@@ -68,6 +75,21 @@ def test_histogram_matches_numpy_with_range(bins, density):
         np.histogram(m, bins, range=(-1.5, 2.0), density=density)[0] for m in maps
     ]
     np.testing.assert_allclose(features, expected)
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_histogram_values_on_edges_match_numpy(clip):
+    """Values on the edges: half-open bins, the last closed on the right
+    (numpy.histogram), with learned and explicit edges."""
+    maps = np.random.default_rng(0).integers(0, 5, size=(3, hp.nside2npix(2))).astype(float)
+    edges = [0.0, 1.0, 2.0, 3.0, 4.0]
+    for histogram in [HistogramFeatures(edges, density=False, clip=clip),
+                      HistogramFeatures(4, quantile_range=(0, 100), density=False, clip=clip)]:
+        features = histogram.fit_transform(maps)
+        np.testing.assert_allclose(histogram.bin_edges_[0], edges)
+        expected = [np.histogram(m, edges)[0] for m in maps]
+        np.testing.assert_array_equal(features, expected)
+        assert features.sum(axis=1).tolist() == [maps.shape[1]] * 3
 
 
 @pytest.mark.parametrize("quantile_range", [(0, 100), (5, 95)])
@@ -367,43 +389,24 @@ def test_svc_separates_spectra_under_grid_search():
     assert search.score(maps[~train], labels[~train]) > 0.9
 
 
-def expected_failed_checks(transformer):
-    if isinstance(transformer, HistogramFeatures):
-        return {}
-    healpix = "inputs must be HEALPix maps (n_pixels = 12 nside**2)"
-    checks = [
-        "check_fit2d_predict1d",
-        "check_fit_score_takes_y",
-        "check_estimators_overwrite_params",
-        "check_dont_overwrite_parameters",
-        "check_estimators_fit_returns_self",
-        "check_readonly_memmap_input",
-        "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit",
-        "check_estimators_dtypes",
-        "check_dtype_object",
-        "check_pipeline_consistency",
-        "check_estimators_nan_inf",
-        "check_estimators_pickle",
-        "check_f_contiguous_array_estimator",
-        "check_transformer_data_not_an_array",
-        "check_transformer_general",
-        "check_transformer_preserve_dtypes",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_fit2d_1sample",
-        "check_fit2d_1feature",
-        "check_dict_unchanged",
-        "check_fit_idempotent",
-        "check_fit_check_is_fitted",
-        "check_n_features_in",
-    ]
-    return dict.fromkeys(checks, healpix)
-
-
-@parametrize_with_checks(
-    [HistogramFeatures(), PowerSpectrumFeatures()],
-    expected_failed_checks=expected_failed_checks,
-)
+# PowerSpectrumFeatures reads the checks' tabular data as a partial sky
+# through the adapter of tests/tabular.py: every check runs.
+@parametrize_with_checks([HistogramFeatures(), TabularPowerSpectrumFeatures()])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# sklearn runs its feature-name and set_output checks only on its own
+# estimators: call them directly.
+@pytest.mark.parametrize("check", [
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    check_get_feature_names_out_error,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_global_output_transform_pandas,
+], ids=lambda check: check.__name__)
+@pytest.mark.parametrize("transformer", [HistogramFeatures(), TabularPowerSpectrumFeatures()],
+                         ids=["HistogramFeatures", "PowerSpectrumFeatures"])
+def test_sklearn_feature_names_and_set_output(transformer, check):
+    check(type(transformer).__name__, transformer)

@@ -271,6 +271,23 @@ def test_equivariance_error_matches_reference(graph):
     np.testing.assert_allclose(equivariance_error(L, ells), expected, rtol=1e-8)
 
 
+def test_equivariance_error_is_leakage_and_spread_as_documented():
+    """The docstring's decomposition: E^2 = (||(I - QQ^T) L Q||^2
+    + ||Q^T L Q - mean eigenvalue I||^2) / ||L Q||^2, larger than the
+    leakage alone."""
+    L = normalized_laplacian(healpix_weights(4)).toarray()
+    for ell in (2, 5):
+        Q = graph_module._harmonic_basis(4, ell, np.arange(192))
+        inside = Q.T @ L @ Q
+        leakage = np.linalg.norm(L @ Q - Q @ inside) ** 2
+        mean_eigenvalue = np.trace(inside) / (2 * ell + 1)
+        spread = np.linalg.norm(inside - mean_eigenvalue * np.eye(2 * ell + 1)) ** 2
+        total = np.linalg.norm(L @ Q) ** 2
+        error = equivariance_error(L, [ell])[0]
+        np.testing.assert_allclose(error**2, (leakage + spread) / total, rtol=1e-8)
+        assert error > np.sqrt(leakage / total) * 1.001
+
+
 def test_equivariance_error_of_an_equivariant_operator_is_zero():
     # 2 I + the projector on degree 3: maps degree 3 to itself times 3.
     pixels = np.arange(192)
