@@ -13,7 +13,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch.callbacks import EpochScoring
 
-from skdeepsphere import SphericalCNNClassifier, SphericalCNNRegressor, estimators
+from skdeepsphere import SphericalCNNClassifier, SphericalCNNRegressor, _cache, estimators
+from skdeepsphere import graph as graph_module
 from skdeepsphere.graph import laplacian_hierarchy
 from skdeepsphere.healpix import patch_pixels
 from skdeepsphere.nn import ChebConv, HealpixPool
@@ -231,7 +232,11 @@ def test_bad_input_errors(two_classes):
 def test_device_auto_resolves():
     from skdeepsphere.estimators import resolve_device
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert resolve_device("cuda:1") == "cuda:1"
+    if torch.cuda.is_available():
+        assert resolve_device("cuda:0") == "cuda:0"
+    else:
+        with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+            resolve_device("cuda:1")
 
 
 # sklearn's generic checks feed small random tabular data (1 to 20 columns):
@@ -331,7 +336,6 @@ def test_augment_rotation_needs_a_full_sky(two_classes):
         SphericalCNNRegressor(augment_rotation="yes").fit(X[:10], y[:10])
 def test_knn_graph_parameters(two_classes, monkeypatch):
     from skdeepsphere import _cache
-    from skdeepsphere import graph as graph_module
 
     X, y = two_classes
     seen = []
@@ -451,8 +455,8 @@ def test_a_network_ignoring_the_graph_cannot_learn_the_spatial_task(monkeypatch)
         laplacians, pixel_sets, parents = laplacian_hierarchy(*args, **kwargs)
         return [0 * L for L in laplacians], pixel_sets, parents
 
-    monkeypatch.setattr(estimators, "laplacian_hierarchy", zero_laplacians)
-    estimators._cached_hierarchy.cache_clear()
+    monkeypatch.setattr(graph_module, "laplacian_hierarchy", zero_laplacians)
+    _cache.laplacian_hierarchy.cache_clear()
     try:
         X, y = smooth_or_shuffled(40, seed=0)
         X_test, y_test = smooth_or_shuffled(20, seed=1)
@@ -462,4 +466,4 @@ def test_a_network_ignoring_the_graph_cannot_learn_the_spatial_task(monkeypatch)
                                    rtol=1e-4, atol=1e-5)
         assert clf.score(X_test, y_test) <= 0.7
     finally:
-        estimators._cached_hierarchy.cache_clear()
+        _cache.laplacian_hierarchy.cache_clear()
