@@ -15,6 +15,7 @@ Maps have shape ``(n_samples, n_pixels)`` or
 ``ignore_masked=True``.
 """
 
+import time
 from numbers import Integral, Real
 
 import healpy as hp
@@ -407,6 +408,44 @@ class HistogramFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
+#: Seconds of work below which ``n_jobs`` workers are not worth starting.
+MIN_PARALLEL_SECONDS = 5.0
+
+
+def _apply_to_block(function, maps, masked, *args):
+    return [function(m, mask, *args) for m, mask in zip(maps, masked)]
+
+
+def _map_in_parallel(function, maps, masked, n_jobs, *args):
+    """``[function(m, mask, *args) for m, mask in zip(maps, masked)]`` with joblib.
+
+    healpy's transforms hold the GIL, so threads cannot run maps side by
+    side, and they already use every core through OpenMP: worker processes
+    pay off only when they keep the cores busier than OpenMP alone (OpenMP
+    scales poorly on a machine loaded by other jobs) and when their start
+    (seconds, once) and the transfer of the maps are small next to the
+    work. Hence: ``n_jobs=None`` (the default) is the plain loop in this
+    process; otherwise the first map is transformed here, and the others go
+    to at most ``n_jobs`` workers, one contiguous block each, only if they
+    would take more than :data:`MIN_PARALLEL_SECONDS` here. joblib's process
+    backend (loky) gives each of ``n`` workers ``cpu_count // n`` OpenMP
+    threads, so the workers do not oversubscribe the cores.
+    """
+    n_workers = min(effective_n_jobs(n_jobs), len(maps) - 1)
+    if n_workers <= 1:
+        return _apply_to_block(function, maps, masked, *args)
+    start = time.perf_counter()
+    first = function(maps[0], masked[0], *args)
+    rest = len(maps) - 1
+    if (time.perf_counter() - start) * rest < MIN_PARALLEL_SECONDS:
+        return [first] + _apply_to_block(function, maps[1:], masked[1:], *args)
+    blocks = np.array_split(np.arange(1, len(maps)), n_workers)
+    results = Parallel(n_jobs=n_workers)(
+        delayed(_apply_to_block)(function, maps[b], masked[b], *args) for b in blocks
+    )
+    return [first] + [result for block in results for result in block]
+
+
 def _multipole_bin_edges(lmax, n_bins, log):
     """Integer edges of ``n_bins`` non-empty bins covering ``0, ..., lmax``.
 
@@ -540,13 +579,15 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         ValueError.
 
     n_jobs : int or None, default=None
-        Number of maps transformed in parallel with joblib. ``None`` means 1
-        unless in a :func:`joblib.parallel_config` context; -1 means all
-        processors. healpy's transforms already use several cores through
-        OpenMP (``OMP_NUM_THREADS``), so ``n_jobs`` pays off mostly with
-        many cores. healpy holds the GIL: only the default, process-based
-        joblib backend runs maps in parallel, and starting its workers
-        costs a few seconds once.
+        Number of worker processes (joblib) that transform the maps, each a
+        contiguous block. ``None`` means 1 unless in a
+        :func:`joblib.parallel_config` context: the maps are transformed one
+        after the other in this process, where healpy's transforms already
+        use every core through OpenMP; -1 means all processors. Workers are
+        started only when the maps would take more than
+        ``MIN_PARALLEL_SECONDS`` (5 s) here, and each gets
+        ``cpu_count // n_jobs`` OpenMP threads. See
+        ``benchmarks/feature_timing.py``.
 
     Attributes
     ----------
@@ -702,11 +743,16 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         )
         npix = hp.nside2npix(self.nside_)
         pairs = [pair for pair, _ in self._spectra()]
-        spectra = Parallel(n_jobs=self.n_jobs)(
-            delayed(_pseudo_spectra)(
-                m, mask, self._ring_pixels, npix, self.lmax_, self.iter, pairs
-            )
-            for m, mask in zip(maps, masked)
+        spectra = _map_in_parallel(
+            _pseudo_spectra,
+            maps,
+            masked,
+            self.n_jobs,
+            self._ring_pixels,
+            npix,
+            self.lmax_,
+            self.iter,
+            pairs,
         )
         spectra = np.stack(spectra)
         if self.ell_factor:
@@ -762,33 +808,6 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
 
 
 # Multi-scale statistics: smoothed maps, their peaks and Minkowski functionals
-
-
-def _apply_to_block(function, maps, masked, *args):
-    return [function(m, mask, *args) for m, mask in zip(maps, masked)]
-
-
-def _map_in_parallel(function, maps, masked, n_jobs, *args):
-    """``[function(m, mask, *args) for m, mask in zip(maps, masked)]`` with joblib.
-
-    healpy's transforms hold the GIL but already use every core through
-    OpenMP, so a worker process pays off only when it keeps the cores busier
-    than OpenMP alone (e.g. on a machine loaded by other jobs) and only if
-    its start and the transfer of the maps are paid once per block: the maps
-    are split into one contiguous block per worker, never more workers than
-    maps, and ``n_jobs=None`` (the default) runs the plain loop in this
-    process. joblib's process backend (loky) gives each of its ``n`` workers
-    ``cpu_count // n`` OpenMP threads, so the workers do not oversubscribe
-    the cores.
-    """
-    n_workers = min(effective_n_jobs(n_jobs), len(maps))
-    if n_workers <= 1:
-        return _apply_to_block(function, maps, masked, *args)
-    blocks = np.array_split(np.arange(len(maps)), n_workers)
-    results = Parallel(n_jobs=n_workers)(
-        delayed(_apply_to_block)(function, maps[b], masked[b], *args) for b in blocks
-    )
-    return [result for block in results for result in block]
 
 
 def _full_sky(values, masked, setup):
@@ -1192,12 +1211,12 @@ _SMOOTHING_PARAMETERS = """fwhm : array-like of float or None, default=None
         that map (see ``mask_tolerance``). If False, they raise a ValueError.
 
     n_jobs : int or None, default=None
-        Number of worker processes (joblib), each given a contiguous block
-        of maps. ``None`` means 1 unless in a :func:`joblib.parallel_config`
-        context: the maps are transformed in this process, where healpy's
-        transforms already use every core through OpenMP. Workers pay off
-        for many maps; each gets ``cpu_count // n_jobs`` OpenMP threads.
-        See ``benchmarks/feature_timing.py``."""
+        Number of worker processes (joblib) that transform the maps, as in
+        :class:`PowerSpectrumFeatures`: ``None`` transforms them one after
+        the other in this process, where healpy already uses every core
+        through OpenMP; workers start only when the maps would take more
+        than ``MIN_PARALLEL_SECONDS`` (5 s) here, each with
+        ``cpu_count // n_jobs`` OpenMP threads."""
 
 _SMOOTHING_ATTRIBUTES = """fwhm_ : ndarray of shape (n_scales,)
         The FWHMs in arcminutes.

@@ -19,6 +19,7 @@ from skdeepsphere import (
     PowerSpectrumFeatures,
     streaming,
 )
+from skdeepsphere import features
 from skdeepsphere.healpix import patch_pixels
 
 
@@ -283,9 +284,10 @@ def test_multipole_bins_log_and_linear(lmax, n_bins):
         assert np.diff(log)[0] < np.diff(log)[-1]
 
 
-def test_power_spectrum_parallel_matches_serial():
+def test_power_spectrum_parallel_matches_serial(monkeypatch):
     maps = white_maps(8, n_maps=4)
     serial = PowerSpectrumFeatures(n_bins=5).fit_transform(maps)
+    monkeypatch.setattr(features, "MIN_PARALLEL_SECONDS", 0.0)  # tiny maps, workers
     # Threads: worker processes would import torch, which is slow to start.
     with parallel_config(backend="threading"):
         parallel = PowerSpectrumFeatures(n_bins=5, n_jobs=2).fit_transform(maps)
@@ -663,7 +665,7 @@ def test_ring_nest_partial_sky_and_channels_agree(transformer):
 
 
 @pytest.mark.parametrize("transformer", TRANSFORMERS)
-def test_memmap_parallel_pandas_and_pickle(transformer, tmp_path):
+def test_memmap_parallel_pandas_and_pickle(transformer, tmp_path, monkeypatch):
     nside = 8
     maps = white_maps(nside, n_maps=5)
     expected = transformer.fit(maps).transform(maps)
@@ -679,6 +681,7 @@ def test_memmap_parallel_pandas_and_pickle(transformer, tmp_path):
     finally:
         streaming.CHUNK_BYTES = chunk_bytes
     # Threads: worker processes would import the package, slow to start.
+    monkeypatch.setattr(features, "MIN_PARALLEL_SECONDS", 0.0)
     with parallel_config(backend="threading"):
         parallel = transformer.set_params(n_jobs=2).fit(maps).transform(maps)
     np.testing.assert_allclose(parallel, expected)
