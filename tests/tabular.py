@@ -9,7 +9,14 @@ line of ``fit``/``predict``/``transform`` runs as it does on real maps.
 
 import numpy as np
 
-from skdeepsphere import PowerSpectrumFeatures, SphericalCNNClassifier, SphericalCNNRegressor
+from skdeepsphere import (
+    MinkowskiFunctionalFeatures,
+    MultiScaleHistogramFeatures,
+    PeakCountFeatures,
+    PowerSpectrumFeatures,
+    SphericalCNNClassifier,
+    SphericalCNNRegressor,
+)
 
 
 def tabular_geometry(n_columns):
@@ -34,4 +41,16 @@ class TabularRegressor(_Tabular, SphericalCNNRegressor):
 
 
 class TabularPowerSpectrumFeatures(_Tabular, PowerSpectrumFeatures):
+    pass
+
+
+class TabularMultiScaleHistogramFeatures(_Tabular, MultiScaleHistogramFeatures):
+    pass
+
+
+class TabularPeakCountFeatures(_Tabular, PeakCountFeatures):
+    pass
+
+
+class TabularMinkowskiFunctionalFeatures(_Tabular, MinkowskiFunctionalFeatures):
     pass
