@@ -10,15 +10,16 @@ import numpy as np
 import torch
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_feature_names, check_is_fitted, column_or_1d
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, PrintLog, ProgressBar
 from skorch.dataset import ValidSplit
-from skorch.utils import to_tensor
+from skorch.utils import Ansi, to_tensor
 
 from . import _cache
 from .checkpoints import EpochCheckpoint, resume_fit
@@ -127,29 +128,226 @@ def _numeric_targets(y):
 
 
 class _DeepSphereNet(NeuralNet):
-    """skorch net that adds fresh Gaussian noise to every training batch.
+    """skorch net with DeepSphere's augmentation and a trustworthy eval mode.
 
-    DeepSphere's only augmentation: ``noise_std`` holds one standard
-    deviation per input channel (in the units the module sees).
-    ``rotation``, if given, rotates each training map first (a
-    :class:`~skdeepsphere.nn.RandomBatchRotation`).
+    - Training batches are augmented by :meth:`augment`: ``rotation``, if
+      given, rotates each map (a
+      :class:`~skdeepsphere.nn.RandomBatchRotation`), then fresh
+      Gaussian noise of ``noise_std`` (one standard deviation per input
+      channel, in the units the module sees) is added.
+    - After the training phase of every epoch, the BatchNorm statistics are
+      recomputed over (up to ``n_calibration_maps``) training maps with the
+      final weights of that epoch (:func:`_precise_batch_norm`), so that
+      validation, checkpoints, early stopping and ``predict`` see the
+      network that training reported.
+    - A non-finite loss or weight stops training with a ValueError.
+    - A last training batch of one map is dropped (BatchNorm cannot train
+      on one value per channel, which a one-pixel level gives).
     """
 
-    def __init__(self, *args, noise_std=None, rotation=None, **kwargs):
+    def __init__(self, *args, noise_std=None, rotation=None, n_calibration_maps=512,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.noise_std = noise_std
         self.rotation = rotation
+        self.n_calibration_maps = n_calibration_maps
+
+    def get_default_callbacks(self):
+        return [(name, _PlainPrintLog() if name == "print_log" else callback)
+                for name, callback in super().get_default_callbacks()]
+
+    def get_iterator(self, dataset, training=False):
+        iterator = super().get_iterator(dataset, training=training)
+        if training and len(dataset) % iterator.batch_size == 1 and len(dataset) > 1:
+            kwargs = self.get_params_for("iterator_train")
+            kwargs.setdefault("batch_size", self.batch_size)
+            iterator = self.iterator_train(dataset, **{**kwargs, "drop_last": True})
+        return iterator
+
+    def augment(self, Xi):
+        """The training-time transformation of a batch of maps."""
+        if self.rotation is not None:
+            # Rotate on the training device: the gather is cheap on a GPU.
+            Xi = self.rotation(to_tensor(Xi, device=self.device))
+        if self.noise_std is not None:
+            std = torch.as_tensor(self.noise_std, dtype=Xi.dtype, device=Xi.device)[:, None]
+            Xi = Xi + std * torch.randn_like(Xi)
+        return Xi
 
     def train_step_single(self, batch, **fit_params):
-        if self.rotation is not None:
-            Xi, yi = batch
-            # Rotate on the training device: the gather is cheap on a GPU.
-            batch = (self.rotation(to_tensor(Xi, device=self.device)), yi)
-        if self.noise_std is not None:
-            Xi, yi = batch
-            std = torch.as_tensor(self.noise_std, dtype=Xi.dtype, device=Xi.device)[:, None]
-            batch = (Xi + std * torch.randn_like(Xi), yi)
-        return super().train_step_single(batch, **fit_params)
+        Xi, yi = batch
+        step = super().train_step_single((self.augment(Xi), yi), **fit_params)
+        if not torch.isfinite(step["loss"]):
+            raise ValueError(
+                f"training diverged: the loss became {step['loss'].item()} in epoch "
+                f"{len(self.history)}. Lower the learning rate lr={self.lr!r} or check "
+                "the scale of the maps and targets."
+            )
+        return step
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if not training or iterator is None:
+            return
+        if not all(torch.isfinite(p).all() for p in self.module_.parameters()):
+            raise ValueError(
+                f"training diverged: non-finite weights after epoch {len(self.history)}. "
+                f"Lower the learning rate lr={self.lr!r}."
+            )
+        dataset = iterator.dataset
+        indices = _fixed_subsample(len(dataset), self.n_calibration_maps,
+                                   avoid_remainder=self.batch_size)
+        batches = self.get_iterator(torch.utils.data.Subset(dataset, indices),
+                                    training=False)
+        # The noise augmentation is part of the input distribution the
+        # weights were trained for (and of noisy test maps: DeepSphere's
+        # protocol); rotations only resample maps whose statistics do not
+        # depend on orientation, so they are left out.
+        rotation, self.rotation = self.rotation, None
+        try:
+            _precise_batch_norm(self.module_, (to_tensor(self.augment(Xi), device=self.device)
+                                               for Xi, _ in batches))
+        finally:
+            self.rotation = rotation
+
+
+def _fixed_subsample(n, max_size, avoid_remainder=None):
+    """Evenly spaced indices of at most ``max_size`` of ``n`` items.
+
+    With ``avoid_remainder``, one index fewer when batches of that size
+    would end with a batch of one map.
+    """
+    size = min(n, max_size)
+    if avoid_remainder and size > 1 and size % avoid_remainder == 1:
+        size -= 1
+    return np.unique(np.linspace(0, n - 1, size).round().astype(np.int64))
+
+
+def _precise_batch_norm(module, batches):
+    """Set BatchNorm running statistics to their exact population values.
+
+    Running averages with momentum describe the weights of many steps ago,
+    and start from mean 0, variance 1: after few optimizer steps they can
+    be far from the statistics of the final weights, and ``predict`` (eval
+    mode) then computes something that was never trained, typically one
+    class for every map. Here every BatchNorm layer sees ``batches`` in
+    train mode (as in training, the layers before it normalise with batch
+    statistics) and its running mean and variance become the mean and
+    unbiased variance of all its inputs, pooled over maps and pixels.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    batches : iterable of torch.Tensor
+        Input batches, already augmented as in training.
+    """
+    layers = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        return
+    sums = {}
+
+    def record(layer, inputs):
+        x = inputs[0].detach().transpose(0, 1).reshape(inputs[0].shape[1], -1).double()
+        count, total, squares = sums.get(layer, (0, 0.0, 0.0))
+        sums[layer] = (count + x.shape[1], total + x.sum(1), squares + (x * x).sum(1))
+
+    was_training = module.training
+    hooks = [layer.register_forward_pre_hook(record) for layer in layers]
+    try:
+        # eval mode except for BatchNorm: no dropout in the statistics.
+        module.eval()
+        for layer in layers:
+            layer.train()
+        with torch.no_grad():
+            for Xi in batches:
+                module(Xi)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        module.train(was_training)
+    for layer in layers:
+        if layer not in sums:
+            continue
+        count, total, squares = sums[layer]
+        mean = total / count
+        variance = (squares - count * mean * mean) / max(count - 1, 1)
+        layer.running_mean.copy_(mean.to(layer.running_mean.dtype))
+        layer.running_var.copy_(variance.clamp_min(0).to(layer.running_var.dtype))
+        if layer.num_batches_tracked is not None:
+            layer.num_batches_tracked.add_(1)
+
+
+class _PlainPrintLog(PrintLog):
+    """skorch's epoch table, with colours only when printed to a terminal."""
+
+    def format_row(self, row, key, color):
+        if self.sink is print and not sys.stdout.isatty():
+            color = ""
+            return str(super().format_row(row, key, color)).replace(Ansi.ENDC.value, "")
+        return super().format_row(row, key, color)
+
+
+class _PredictModeScore(Callback):
+    """Record a predict-mode (eval) metric after every epoch.
+
+    On the validation split when there is one (``valid_<name>``), else on
+    a fixed subsample of at most ``max_maps`` training maps
+    (``train_<name>``), with the network exactly as ``predict`` uses it:
+    a collapse to one class shows at the epoch it happens.
+    """
+
+    def __init__(self, name, score, max_maps=256):
+        self.name = name
+        self.score = score
+        self.max_maps = max_maps
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        if dataset_valid is not None:
+            key, dataset = f"valid_{self.name}", dataset_valid
+        else:
+            key = f"train_{self.name}"
+            dataset = torch.utils.data.Subset(
+                dataset_train, _fixed_subsample(len(dataset_train), self.max_maps))
+        outputs, targets = [], []
+        for Xi, yi in net.get_iterator(dataset, training=False):
+            outputs.append(net.evaluation_step((Xi, yi)).detach().cpu().numpy())
+            targets.append(np.asarray(yi))
+        value = float(self.score(np.concatenate(targets), np.concatenate(outputs)))
+        previous = [row[key] for row in net.history[:-1] if key in row]
+        net.history.record(key, value)
+        net.history.record(key + "_best", not previous or value > max(previous))
+
+
+class _CosineLR(Callback):
+    """Cosine annealing of the learning rate to 0 over ``max_epochs``, per batch.
+
+    The position is read from the history (batches of past epochs), so a
+    resumed fit goes on where the interrupted one stopped.
+    """
+
+    def __init__(self, lr, max_epochs):
+        self.lr = lr
+        self.max_epochs = max_epochs
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        iterator = net.get_iterator(dataset_train, training=True)
+        self.total_ = max(self.max_epochs * len(iterator), 1)
+        self.step_ = sum(row.get("train_batch_count", 0) for row in net.history[:-1])
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        lr = 0.5 * self.lr * (1 + math.cos(math.pi * min(self.step_ / self.total_, 1)))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        self.step_ += 1
+
+def _accuracy(targets, scores):
+    return np.mean(np.argmax(scores, axis=1) == targets)
+
+
+def _r2(targets, predictions):
+    return r2_score(targets.reshape(len(targets), -1), predictions)
 
 
 class _SphericalCNNBase(BaseEstimator):
@@ -171,7 +369,7 @@ class _SphericalCNNBase(BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "lr_decay": [Interval(Real, 0, 1, closed="right"), None],
+        "lr_decay": [Interval(Real, 0, 1, closed="right"), StrOptions({"cosine"}), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "augment_noise": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -205,7 +403,7 @@ class _SphericalCNNBase(BaseEstimator):
         n_neighbours=None,
         max_epochs=20,
         batch_size=32,
-        lr=1e-3,
+        lr=3e-3,
         lr_decay=None,
         weight_decay=0.0,
         augment_noise=0.0,
@@ -368,11 +566,19 @@ class _SphericalCNNBase(BaseEstimator):
             **training,
         )
 
-    def _train(self, maps, targets, n_outputs, stratified):
+    def _train(self, maps, targets, n_outputs, stratified, metric):
+        # A failed fit leaves no network behind that could predict NaN.
+        self.__dict__.pop("net_", None)
         device = resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        callbacks = list(self.callbacks or [])
-        if self.lr_decay is not None and self.lr_decay != 1:
+        # First, so that checkpoints and early stopping see the epoch's score.
+        callbacks = [("predict_mode_score", _PredictModeScore(*metric))]
+        callbacks += list(self.callbacks or [])
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        if self.lr_decay == "cosine":
+            callbacks.append(("lr_decay", _CosineLR(self.lr, self.max_epochs)))
+        elif self.lr_decay is not None and self.lr_decay != 1:
             callbacks.append(("lr_decay", LRScheduler(
                 policy="ExponentialLR", gamma=self.lr_decay, step_every="batch")))
         train_split = None
@@ -399,7 +605,7 @@ class _SphericalCNNBase(BaseEstimator):
         fork = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(seed)
-            self.net_ = self._make_net(
+            net = self._make_net(
                 n_outputs,
                 device,
                 max_epochs=self.max_epochs,
@@ -418,13 +624,14 @@ class _SphericalCNNBase(BaseEstimator):
                     saver.open()  # claimed, locked and test-written before any epoch
                     checkpoint = saver.latest() if self.resume else None
                 if checkpoint is None:
-                    self.net_.fit(maps, targets)
+                    net.fit(maps, targets)
                 else:
-                    resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
+                    resume_fit(net, checkpoint, maps, targets, self.max_epochs)
             finally:
                 release_blocks()
                 if saver is not None:
                     saver.close()
+        self.net_ = net
         self.n_epochs_ = len(self.net_.history)
         return self
 
@@ -486,7 +693,16 @@ _PARAMETERS_DOC = """
         averaged over pixels (``"mean"``, the paper's), or mean and
         variance of each feature map followed by a linear layer.
     batch_norm : bool, default=True
-        Batch normalisation after each convolution.
+        Batch normalisation after each convolution. After the training
+        phase of every epoch, its statistics are recomputed exactly over
+        (up to 512 of) the training maps, augmented as in training but not
+        rotated, with the weights of that epoch ("precise BatchNorm"):
+        ``predict``, validation scores, checkpoints and early stopping
+        all use the network that training optimised, not running averages
+        that lag behind the weights. This costs one forward pass over
+        those maps per epoch. A last training batch of a single map is
+        left out of its epoch (BatchNorm cannot train on it at a one-pixel
+        level).
     dropout : float, default=0.0
         Dropout before the dense layer.
     n_neighbours : int, default=None
@@ -496,11 +712,12 @@ _PARAMETERS_DOC = """
     max_epochs : int, default=20
         Passes over the training data.
     batch_size : int, default=32
-    lr : float, default=1e-3
+    lr : float, default=3e-3
         Learning rate of Adam.
-    lr_decay : float, default=None
-        Multiply the learning rate by this after every batch (the paper:
-        0.999 with ``lr=2e-4``).
+    lr_decay : float or "cosine", default=None
+        A float: multiply the learning rate by this after every batch (the
+        paper: 0.999 with ``lr=2e-4``). ``"cosine"``: anneal it from ``lr``
+        to 0 along a half cosine over the batches of ``max_epochs`` epochs.
     weight_decay : float, default=0.0
         L2 penalty of Adam.
     augment_noise : float, default=0.0
@@ -523,7 +740,16 @@ _PARAMETERS_DOC = """
         Seeds weights, batch order and augmentation noise: fits on CPU with
         the same seed are identical.
     verbose : int, default=0
-        Print one line of skorch's log per epoch if > 0.
+        If > 0, print one line of skorch's log per epoch (plain text, with
+        colours only on a terminal): the training loss, the validation
+        loss with ``early_stopping``, and a score of the network in
+        predict mode (accuracy for the classifier, R² for the regressor)
+        on the validation maps (``valid_acc``, ``valid_r2``) or, without
+        them, on a fixed subsample of up to 256 training maps
+        (``train_acc``, ``train_r2``). The scores are also in
+        ``net_.history``. If > 1, also show a progress bar over the
+        batches of each epoch (skorch's
+        :class:`~skorch.callbacks.ProgressBar`).
     augment_rotation : bool, default=False
         Rotate every training map by a fresh uniformly random rotation at
         every epoch (bilinear resampling, see
@@ -638,7 +864,8 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
             raise ValueError(f"X has {len(maps)} maps but y has {len(y)} labels")
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
-        return self._train(maps, targets, len(self.classes_), stratified=True)
+        return self._train(maps, targets, len(self.classes_), stratified=True,
+                           metric=("acc", _accuracy))
 
     def predict_proba(self, X):
         """Class probabilities of maps ``X``.
@@ -742,7 +969,8 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         scale = targets.std(axis=0)
         self.target_scale_ = np.where(scale > 0, scale, 1.0)
         targets = ((targets - self.target_mean_) / self.target_scale_).astype(np.float32)
-        return self._train(maps, targets, self.n_outputs_, stratified=False)
+        return self._train(maps, targets, self.n_outputs_, stratified=False,
+                           metric=("r2", _r2))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
