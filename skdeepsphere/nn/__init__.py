@@ -4,16 +4,18 @@ Nothing here imports scikit-learn.
 """
 
 from .conv import ChebConv, chebyshev_basis
-from .models import DeepSphere, PatchCNN2d, nested_patch_grid
-from .pool import HealpixPool
+from .models import DeepSphere, PatchCNN2d, SphericalUNet, nested_patch_grid
+from .pool import HealpixPool, HealpixUnpool
 from .sparse import SparseLaplacian, release_blocks
 
 __all__ = [
     "ChebConv",
     "DeepSphere",
     "HealpixPool",
+    "HealpixUnpool",
     "PatchCNN2d",
     "SparseLaplacian",
+    "SphericalUNet",
     "chebyshev_basis",
     "nested_patch_grid",
     "release_blocks",
