@@ -4,6 +4,7 @@ Nothing here imports scikit-learn.
 """
 
 from .conv import ChebConv, chebyshev_basis
+from .losses import MaskedMSELoss
 from .models import DeepSphere, PatchCNN2d, SphericalUNet, nested_patch_grid
 from .pool import HealpixPool, HealpixUnpool
 from .sparse import SparseLaplacian, release_blocks
@@ -13,6 +14,7 @@ __all__ = [
     "DeepSphere",
     "HealpixPool",
     "HealpixUnpool",
+    "MaskedMSELoss",
     "PatchCNN2d",
     "SparseLaplacian",
     "SphericalUNet",
