@@ -20,6 +20,8 @@ maps, NaN or ``healpy.UNSEEN`` in value maps.
 import healpy as hp
 import numpy as np
 
+from .datasets._convergence import _healpy_threads
+
 __all__ = ["IGNORED_LABEL", "mean_iou", "masked_r2_score", "cross_correlation_spectrum",
            "observed_mask"]
 
@@ -193,11 +195,12 @@ def cross_correlation_spectrum(truth, estimate, *, lmax=None, nest=False):
     nside = hp.npix2nside(truth.shape[-1])
     lmax = 3 * nside - 1 if lmax is None else int(lmax)
     sums = np.zeros((3, lmax + 1))
-    for t, e in zip(truth, estimate):
-        if nest:
-            t, e = hp.reorder(t, n2r=True), hp.reorder(e, n2r=True)
-        alm_t, alm_e = hp.map2alm(t, lmax=lmax), hp.map2alm(e, lmax=lmax)
-        sums += (hp.alm2cl(alm_t), hp.alm2cl(alm_e), hp.alm2cl(alm_t, alm_e))
+    with _healpy_threads(nside):
+        for t, e in zip(truth, estimate):
+            if nest:
+                t, e = hp.reorder(t, n2r=True), hp.reorder(e, n2r=True)
+            alm_t, alm_e = hp.map2alm(t, lmax=lmax), hp.map2alm(e, lmax=lmax)
+            sums += (hp.alm2cl(alm_t), hp.alm2cl(alm_e), hp.alm2cl(alm_t, alm_e))
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums[2] / np.sqrt(sums[0] * sums[1])
 
