@@ -37,7 +37,7 @@ def cmb_spectrum(lmax):
 
     An analytic shape of :math:`D_\\ell = \\ell (\\ell + 1) C_\\ell / 2\\pi`:
     a Sachs-Wolfe plateau of 1100 μK² and Gaussian acoustic peaks at
-    :math:`\\ell` = 220, 540 and 810 (5750, 2550 and 2500 μK² at their top),
+    :math:`\\ell` = 220, 540 and 810 (before damping, 5750, 2550 and 2500 μK² at their top),
     damped above :math:`\\ell \\sim 1400`. It follows the best-fit ΛCDM
     spectrum shipped with healpy (``totcls.dat``) to 25 % up to
     :math:`\\ell = 1000`; it is hard-coded so that the maps do not depend on
@@ -60,7 +60,7 @@ def cmb_spectrum(lmax):
     >>> cl = cmb_spectrum(300)
     >>> ell = np.arange(301)
     >>> int(np.argmax(ell * (ell + 1) * cl))
-    220
+    218
     """
     ell = np.arange(int(lmax) + 1, dtype=float)
     d_ell = (1100.0
