@@ -56,13 +56,19 @@ def _to_json(value, name):
         return {"__sequence__": type(value).__name__,
                 "values": [_to_json(item, name) for item in np.asarray(value).tolist()]
                 if isinstance(value, np.ndarray) else [_to_json(item, name) for item in value]}
+    if isinstance(value, dict):
+        # e.g. class_weight={label: weight}; keys may be numbers (not JSON keys).
+        return {"__mapping__": [[_to_json(key, name), _to_json(item, name)]
+                                for key, item in value.items()]}
     raise TypeError(
         f"cannot save parameter {name}={value!r} without pickle: only None, "
-        "numbers, strings, paths and sequences of them are supported"
+        "numbers, strings, paths and sequences and dicts of them are supported"
     )
 
 
 def _from_json(value):
+    if isinstance(value, dict) and "__mapping__" in value:
+        return {_from_json(key): _from_json(item) for key, item in value["__mapping__"]}
     if isinstance(value, dict) and "__sequence__" in value:
         items = [_from_json(item) for item in value["values"]]
         if value["__sequence__"] == "tuple":
