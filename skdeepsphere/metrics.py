@@ -11,7 +11,9 @@ meaningful scores pool the pixels:
   values;
 - :func:`cross_correlation_spectrum`: how well an estimated map follows the
   truth at each multipole, :math:`r_\\ell = C_\\ell^{xy} /
-  \\sqrt{C_\\ell^{xx} C_\\ell^{yy}}`.
+  \\sqrt{C_\\ell^{xx} C_\\ell^{yy}}`;
+- :func:`detection_rates`: completeness and purity of point-source
+  detections per flux bin.
 
 Masked pixels are left out: label ``-1`` (:data:`IGNORED_LABEL`) in label
 maps, NaN or ``healpy.UNSEEN`` in value maps.
@@ -23,6 +25,7 @@ import numpy as np
 from .datasets._convergence import _healpy_threads
 
 __all__ = ["IGNORED_LABEL", "mean_iou", "masked_r2_score", "cross_correlation_spectrum",
+           "detection_rates",
            "observed_mask"]
 
 #: Label of masked pixels in per-pixel class labels.
@@ -204,3 +207,108 @@ def cross_correlation_spectrum(truth, estimate, *, lmax=None, nest=False):
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums[2] / np.sqrt(sums[0] * sums[1])
 
+
+
+def _components(mask, neighbours):
+    """Connected components of the True pixels of ``mask`` on the pixel graph."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    pixels = np.flatnonzero(mask)
+    position = np.full(mask.size, -1)
+    position[pixels] = np.arange(pixels.size)
+    rows, cols = [], []
+    for k in range(neighbours.shape[0]):
+        other = neighbours[k, pixels]
+        keep = (other >= 0) & (position[np.maximum(other, 0)] >= 0)
+        rows.append(position[pixels[keep]])
+        cols.append(position[other[keep]])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(rows.size), (rows, cols)), shape=(pixels.size,) * 2)
+    _, component = connected_components(graph, directed=False)
+    return pixels, component
+
+
+def detection_rates(y_true, y_pred, sources, *, bins, nest=False, flux_maps=None):
+    """Completeness and purity of point-source detections, per flux bin.
+
+    A source counts as found when ``y_pred`` marks its centre pixel or one
+    of its 8 neighbours. A detection is a connected group of marked pixels
+    (8-neighbour adjacency); it is true when it touches a pixel labelled as
+    source in ``y_true``. Completeness is binned by the true amplitude of
+    the sources, purity by the detections' peak value in ``flux_maps``
+    (e.g. the observed maps), or over all detections without it.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples, n_pixels)
+        Full-sky label maps: 1 (or True) for source pixels.
+    sources : dict of ndarray
+        ``"sample"``, ``"pixel"`` and ``"amplitude"`` of every source, as
+        returned by :func:`skdeepsphere.datasets.make_point_source_maps`.
+    bins : array-like of float
+        Edges of the amplitude (flux) bins.
+    nest : bool, default=False
+        Ordering of the maps and of ``sources["pixel"]``.
+    flux_maps : array-like of shape (n_samples, n_pixels), default=None
+        Maps whose peak over a detection is its flux for the purity bins.
+
+    Returns
+    -------
+    rates : dict
+        ``"completeness"`` and ``"n_sources"`` per bin; ``"purity"`` and
+        ``"n_detections"`` per bin (one value each without ``flux_maps``);
+        NaN for empty bins.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere.metrics import detection_rates
+    >>> truth = np.zeros((1, 768), int); truth[0, [100, 400]] = 1
+    >>> sources = {"sample": np.array([0, 0]), "pixel": np.array([100, 400]),
+    ...            "amplitude": np.array([10.0, 100.0])}
+    >>> rates = detection_rates(truth, truth * np.array([[1]]) * (np.arange(768) > 200),
+    ...                         sources, bins=[0, 50, 200])
+    >>> rates["completeness"].tolist(), rates["purity"].tolist()
+    ([0.0, 1.0], [1.0])
+    """
+    y_true, y_pred = np.asarray(y_true) == 1, np.asarray(y_pred) == 1
+    n_samples, npix = y_true.shape
+    nside = hp.npix2nside(npix)
+    all_pixels = np.arange(npix)
+    neighbours = np.asarray(hp.get_all_neighbours(nside, all_pixels, nest=nest))
+    bins = np.asarray(bins, dtype=float)
+    sample, pixel = np.asarray(sources["sample"]), np.asarray(sources["pixel"])
+    amplitude = np.asarray(sources["amplitude"], dtype=float)
+    around = np.vstack([pixel, neighbours[:, pixel]])  # (9, n_sources)
+    found = (y_pred[sample[None, :], np.maximum(around, 0)] & (around >= 0)).any(axis=0)
+    which = np.digitize(amplitude, bins) - 1
+    n_bins = len(bins) - 1
+    n_sources = np.bincount(which[(which >= 0) & (which < n_bins)], minlength=n_bins)
+    n_found = np.bincount(which[(which >= 0) & (which < n_bins) & found], minlength=n_bins)
+    true_detections, detection_flux = [], []
+    for i in range(n_samples):
+        pixels, component = _components(y_pred[i], neighbours)
+        if pixels.size == 0:
+            continue
+        n_components = component.max() + 1
+        true_detections.append(np.bincount(component, weights=y_true[i, pixels],
+                                           minlength=n_components) > 0)
+        if flux_maps is not None:
+            peak = np.full(n_components, -np.inf)
+            np.maximum.at(peak, component, np.asarray(flux_maps)[i, pixels])
+            detection_flux.append(peak)
+    true_detections = np.concatenate(true_detections) if true_detections else np.zeros(0, bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = {"completeness": n_found / n_sources, "n_sources": n_sources}
+        if flux_maps is None:
+            rates["n_detections"] = np.array([true_detections.size])
+            rates["purity"] = np.array([true_detections.mean() if true_detections.size
+                                        else np.nan])
+        else:
+            flux_bin = np.digitize(np.concatenate(detection_flux), bins) - 1
+            inside = (flux_bin >= 0) & (flux_bin < n_bins)
+            counts = np.bincount(flux_bin[inside], minlength=n_bins)
+            good = np.bincount(flux_bin[inside & true_detections], minlength=n_bins)
+            rates["n_detections"], rates["purity"] = counts, good / counts
+    return rates

@@ -25,7 +25,7 @@ def test_wiener_window_matches_known_spectra():
     rng = np.random.default_rng(0)
     ell = np.arange(3 * NSIDE)
     signal = np.where(ell >= 2, 1.0 / (ell + 5.0) ** 2, 0.0)
-    noise_std = 0.05
+    noise_std = 0.5
     clean = gaussian_maps(rng, signal, 60)
     noisy = clean + noise_std * rng.standard_normal(clean.shape)
     wiener = WienerFilter().fit(noisy, clean)
@@ -38,7 +38,7 @@ def test_wiener_window_matches_known_spectra():
     test_noisy = test_clean + noise_std * rng.standard_normal(test_clean.shape)
     error = np.mean((wiener.predict(test_noisy) - test_clean) ** 2)
     smoothed = np.array([hp.smoothing(m, fwhm=np.radians(8), iter=1) for m in test_noisy])
-    assert error < np.mean((test_noisy - test_clean) ** 2) / 2
+    assert error < 0.6 * np.mean((test_noisy - test_clean) ** 2)
     assert error < np.mean((smoothed - test_clean) ** 2)
     # NESTED input gives the NESTED version of the same maps.
     to_nest = hp.nest2ring(NSIDE, np.arange(hp.nside2npix(NSIDE)))

@@ -67,3 +67,25 @@ def test_cross_correlation_spectrum():
     np.testing.assert_allclose(
         cross_correlation_spectrum(maps[:, to_nest], filtered[:, to_nest], lmax=lmax,
                                    nest=True), r_ell)
+
+
+def test_detection_rates_count_sources_and_false_detections():
+    from skdeepsphere.datasets import make_point_source_maps
+    from skdeepsphere.metrics import detection_rates
+
+    _, truth, sources = make_point_source_maps(2, 16, n_sources=15, return_sources=True,
+                                               random_state=0)
+    bins = [50, 200, 1000]
+    perfect = detection_rates(truth, truth, sources, bins=bins)
+    np.testing.assert_array_equal(perfect["completeness"], 1)
+    assert perfect["purity"][0] == 1
+    assert perfect["n_sources"].sum() == len(sources["amplitude"])
+    assert np.all(detection_rates(truth, 0 * truth, sources, bins=bins)["completeness"] == 0)
+    # One extra isolated blob, far from every source: one false detection.
+    fake = truth.copy()
+    far = np.flatnonzero(~np.convolve(truth[0], np.ones(200), "same").astype(bool))[0]
+    fake[0, far] = 1
+    rates = detection_rates(truth, fake, sources, bins=bins)
+    n = perfect["n_detections"][0]
+    assert rates["n_detections"][0] == n + 1
+    assert rates["purity"][0] == pytest.approx(n / (n + 1))
