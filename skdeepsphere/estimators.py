@@ -408,6 +408,13 @@ class _SphericalCNNBase(BaseEstimator):
         """Per-pixel targets reordered like the maps (sorted nested)."""
         return np.ascontiguousarray(targets[..., self.pixel_order_])
 
+    def _check_dense_options(self):
+        if self.augment_rotation:
+            raise ValueError(
+                "augment_rotation=True is not supported with architecture='unet': "
+                "the per-pixel targets would have to be rotated with the maps"
+            )
+
 
 _PARAMETERS_DOC = """
     Parameters
@@ -647,6 +654,7 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
             weight=torch.as_tensor(self.class_weight_, dtype=torch.float32))
 
     def _fit_dense(self, X, y):
+        self._check_dense_options()
         maps = self._fit_maps(X)
         self.classes_, targets, observed = dense_labels(y, len(maps), self.n_features_in_)
         # Masked pixels carry CrossEntropyLoss's ignore_index.
@@ -807,6 +815,7 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
                            stratified=False)
 
     def _fit_dense(self, X, y):
+        self._check_dense_options()
         maps = self._fit_maps(X)
         self.y_ndim_ = np.ndim(y)
         targets = dense_values(y, len(maps), self.n_features_in_)
