@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 CHANNELS = (16, 32, 64, 64)
-BATCH = {64: 8, 256: 4}
+BATCH = {64: 8, 256: 2}
 
 
 def peak_rss_mb():
