@@ -247,7 +247,8 @@ TABULAR_CHECKS = [
 # A single sample has a single class: the classifier says so before it looks
 # at the maps, which is the message check_fit2d_1sample wants.
 CLASSIFIER_CHECKS = ["check_classifier_data_not_an_array", "check_classifiers_classes",
-                     "check_classifiers_train", "check_decision_proba_consistency"]
+                     "check_classifiers_train", "check_decision_proba_consistency",
+                     "check_class_weight_classifiers"]
 REGRESSOR_CHECKS = ["check_fit2d_1sample", "check_regressors_train", "check_regressor_data_not_an_array",
                     "check_regressors_no_decision_function", "check_regressors_int"]
 

@@ -195,6 +195,19 @@ def test_masked_targets_are_left_out_of_loss_and_score(maps):
     assert reg.score(maps, y) == pytest.approx(r2)
 
 
+def test_class_weight_favours_the_rare_class(maps):
+    labels = (maps > 1.5).astype(int)  # about 7 % of the pixels
+    plain = SphericalCNNClassifier(**SMALL).fit(maps, labels)
+    weighted = SphericalCNNClassifier(class_weight={0: 1.0, 1: 20.0}, **SMALL).fit(maps, labels)
+    np.testing.assert_array_equal(weighted.class_weight_, [1.0, 20.0])
+    assert (weighted.predict(maps) == 1).mean() > 2 * (plain.predict(maps) == 1).mean()
+    # The per-map architectures take class_weight too.
+    per_map = SphericalCNNClassifier(**{**SMALL, "architecture": "fcn", "class_weight": "balanced"})
+    y = (maps.mean(axis=1) > 0).astype(int)
+    np.testing.assert_allclose(per_map.fit(maps, y).class_weight_,
+                               len(y) / (2 * np.bincount(y)))
+
+
 def test_segmentation_that_needs_neighbourhoods():
     # Sparse spikes; a pixel's label says whether one of its 8 neighbours
     # (not itself) holds a spike. The pixel's own value carries no
