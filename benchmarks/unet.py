@@ -76,13 +76,16 @@ def child(architecture, nside, steps, device):
         if device == "cuda":
             torch.cuda.synchronize()
 
+    start = time.perf_counter()
     step()  # warm-up: first allocations
+    first = time.perf_counter() - start
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    result = {"seconds": min(times), "batch": batch, "setup_rss_mb": setup_rss,
+    # --steps 0 (for very slow settings) reports the first step, allocations included.
+    result = {"seconds": min(times) if times else first, "batch": batch, "setup_rss_mb": setup_rss,
               "peak_rss_mb": peak_rss_mb(),
               "parameters": sum(p.numel() for p in model.parameters())}
     if device == "cuda":
@@ -102,7 +105,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nside", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3,
+                        help="timed steps after the warm-up one; 0 times the warm-up step")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
