@@ -1,6 +1,7 @@
 """DeepSphere graph CNNs as scikit-learn estimators, trained with skorch."""
 
 import hashlib
+import inspect
 import math
 import os
 import sys
@@ -14,6 +15,7 @@ from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_feature_names, check_is_fitted, column_or_1d
 from skorch import NeuralNet
@@ -22,9 +24,11 @@ from skorch.dataset import ValidSplit
 from skorch.utils import Ansi, to_tensor
 
 from . import _cache
+from ._dense_targets import dense_labels, dense_values
 from .checkpoints import EpochCheckpoint, resume_fit
 from .healpix import check_maps, infer_nside, nested_order
-from .nn import DeepSphere, PatchCNN2d, RandomBatchRotation
+from .metrics import masked_r2_score, mean_iou
+from .nn import DeepSphere, MaskedMSELoss, PatchCNN2d, RandomBatchRotation, SphericalUNet
 from .nn.sparse import release_blocks
 from .streaming import MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape
 
@@ -343,10 +347,14 @@ class _CosineLR(Callback):
         self.step_ += 1
 
 def _accuracy(targets, scores):
-    return np.mean(np.argmax(scores, axis=1) == targets)
+    # Per-pixel labels of the U-Net: masked pixels carry a negative ignore index.
+    observed = targets >= 0
+    return np.mean(np.argmax(scores, axis=1)[observed] == targets[observed])
 
 
 def _r2(targets, predictions):
+    if targets.ndim > 2:  # maps of the U-Net, NaN where masked
+        return masked_r2_score(targets, predictions)
     return r2_score(targets.reshape(len(targets), -1), predictions)
 
 
@@ -357,7 +365,7 @@ class _SphericalCNNBase(BaseEstimator):
         "nside": [Interval(Integral, 1, None, closed="left"), None],
         "pixels": ["array-like", None],
         "nest": ["boolean"],
-        "architecture": [StrOptions({"fcn", "cnn", "2dcnn"})],
+        "architecture": [StrOptions({"fcn", "cnn", "2dcnn", "unet"})],
         "channels": [tuple, list],
         "cheb_order": [Interval(Integral, 1, None, closed="left")],
         "pooling": [StrOptions({"max", "avg"})],
@@ -530,7 +538,10 @@ class _SphericalCNNBase(BaseEstimator):
                               channels=channels, batch_norm=self.batch_norm,
                               dropout=self.dropout)
         max_levels = int(math.log2(self.nside_))
-        n_levels = min(len(channels), max_levels) if self.n_poolings is None else self.n_poolings
+        unet = self.architecture == "unet"
+        # A U-Net's last block is its bottom: one pooling fewer than blocks.
+        n_levels = (min(len(channels) - unet, max_levels) if self.n_poolings is None
+                    else self.n_poolings)
         if n_levels > max_levels:
             raise ValueError(
                 f"n_poolings={n_levels} is too many for nside={self.nside_} "
@@ -540,13 +551,18 @@ class _SphericalCNNBase(BaseEstimator):
         laplacians, _, parents = _cache.laplacian_hierarchy(
             self.nside_, partial, n_levels, self.graph, self.n_neighbours,
             None if self.kernel_width is None else float(self.kernel_width))
+        if unet:
+            return SphericalUNet(laplacians, parents, self.n_channels_, n_outputs,
+                                 channels=channels, cheb_order=self.cheb_order,
+                                 pooling=self.pooling, batch_norm=self.batch_norm,
+                                 dropout=self.dropout)
         return DeepSphere(laplacians, parents, self.n_channels_, n_outputs,
                           channels=channels, cheb_order=self.cheb_order,
                           head=self.architecture, pooling=self.pooling,
                           statistics=self.statistics, batch_norm=self.batch_norm,
                           dropout=self.dropout)
 
-    def _make_net(self, n_outputs, device, **training):
+    def _make_net(self, n_outputs, device, criterion=None, **training):
         """The skorch net of this estimator, not initialised.
 
         The one place the network is built: ``fit`` adds the ``training``
@@ -556,7 +572,7 @@ class _SphericalCNNBase(BaseEstimator):
         """
         return _DeepSphereNet(
             module=self._build_module(n_outputs),
-            criterion=self._criterion,
+            criterion=self._criterion if criterion is None else criterion,
             optimizer=torch.optim.Adam,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
@@ -566,7 +582,7 @@ class _SphericalCNNBase(BaseEstimator):
             **training,
         )
 
-    def _train(self, maps, targets, n_outputs, stratified, metric):
+    def _train(self, maps, targets, n_outputs, stratified, metric, criterion=None):
         # A failed fit leaves no network behind that could predict NaN.
         self.__dict__.pop("net_", None)
         device = resolve_device(self.device)
@@ -608,6 +624,7 @@ class _SphericalCNNBase(BaseEstimator):
             net = self._make_net(
                 n_outputs,
                 device,
+                criterion=criterion,
                 max_epochs=self.max_epochs,
                 iterator_train__shuffle=True,
                 train_split=train_split,
@@ -640,8 +657,14 @@ class _SphericalCNNBase(BaseEstimator):
         ignored = {"checkpoint", "resume", "max_epochs", "callbacks", "verbose", "device"}
         params = sorted((name, value) for name, value in self.get_params(deep=False).items()
                         if name not in ignored)
-        with np.printoptions(threshold=sys.maxsize):
-            digest = hashlib.sha256((repr(params) + repr(np.asarray(targets))).encode())
+        targets = np.asarray(targets)
+        if targets.ndim > 2 or self.architecture == "unet":
+            # Maps of targets: hash the bytes, their repr would be huge.
+            digest = hashlib.sha256(repr(params).encode() + repr(targets.shape).encode())
+            digest.update(np.ascontiguousarray(targets).tobytes())
+        else:
+            with np.printoptions(threshold=sys.maxsize):
+                digest = hashlib.sha256((repr(params) + repr(targets)).encode())
         return {"estimator": type(self).__name__, "n_samples": len(targets),
                 "n_channels": int(self.n_channels_), "n_pixels": int(self.n_features_in_),
                 "input_mean": self.input_mean_.tolist(),
@@ -649,12 +672,35 @@ class _SphericalCNNBase(BaseEstimator):
                 "params_and_targets": digest.hexdigest()}
 
     def _forward(self, X):
-        """Raw network outputs as a float64 numpy array."""
+        """Raw network outputs as a float64 numpy array.
+
+        Per-pixel outputs (U-Net) come back in the user's pixel order.
+        """
         maps = self._transform_maps(X)
         try:
-            return self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
+            out = self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
         finally:
             release_blocks()
+        if out.ndim == 3:
+            inverse = np.empty_like(self.pixel_order_)
+            inverse[self.pixel_order_] = np.arange(len(inverse))
+            out = out[..., inverse]
+        return out
+
+    def _dense_output(self):
+        """Whether the fitted network predicts maps (a U-Net)."""
+        return isinstance(self.net_.module_, SphericalUNet)
+
+    def _nested_targets(self, targets):
+        """Per-pixel targets reordered like the maps (sorted nested)."""
+        return np.ascontiguousarray(targets[..., self.pixel_order_])
+
+    def _check_dense_options(self):
+        if self.augment_rotation:
+            raise ValueError(
+                "augment_rotation=True is not supported with architecture='unet': "
+                "the per-pixel targets would have to be rotated with the maps"
+            )
 
 
 _PARAMETERS_DOC = """
@@ -671,13 +717,16 @@ _PARAMETERS_DOC = """
     nest : bool, default=False
         Ordering of the maps (and of ``pixels``): NESTED if True, else RING
         as in healpy. Maps are reordered to nested once, internally.
-    architecture : {"fcn", "cnn", "2dcnn"}, default="fcn"
+    architecture : {"fcn", "cnn", "2dcnn", "unet"}, default="fcn"
         ``"fcn"``: DeepSphere's fully convolutional network ending in a
         global statistic (rotation invariant); ``"cnn"``: graph convolutions
         and a dense head on the coarsest feature maps; ``"2dcnn"``: the
         paper's baseline, an ordinary ``Conv2d`` network on a nested square
         patch (``pixels`` must be one, e.g. from
-        :func:`skdeepsphere.healpix.patch_pixels`).
+        :func:`skdeepsphere.healpix.patch_pixels`); ``"unet"``: a spherical
+        U-Net (:class:`skdeepsphere.nn.SphericalUNet`) that predicts maps,
+        one value or class per pixel: ``y`` holds maps like ``X`` (see
+        ``fit``) and so do the predictions, in the same pixel ordering.
     channels : tuple of int, default=(16, 32, 64, 64)
         Widths of the convolution blocks. The paper's cosmology FCN uses
         ``(16, 32, 64, 64, 64)``.
@@ -687,7 +736,8 @@ _PARAMETERS_DOC = """
         Pooling of nested groups of 4 pixels after each block.
     n_poolings : int, default=None
         Number of poolings (``nside`` halves at each); ``None`` pools after
-        every block while ``nside > 1``.
+        every block while ``nside > 1`` (the U-Net: after every block but
+        the last, its bottom).
     statistics : {"mean", "mean_var"}, default="mean"
         Global statistics of the FCN head: a last graph convolution
         averaged over pixels (``"mean"``, the paper's), or mean and
@@ -811,12 +861,27 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
     pooling (Perraudin et al. 2019), trained with cross-entropy through
     skorch. Maps have shape ``(n_samples, n_pixels)`` or
     ``(n_samples, n_channels, n_pixels)``, full sky or a partial sky given
-    by ``pixels``.
-""" + _PARAMETERS_DOC + """
+    by ``pixels``. With ``architecture="unet"`` it segments maps: one label
+    per pixel (pixels labelled ``-1`` are masked and left out of the loss
+    and of :meth:`score`).
+
+    Parameters
+    ----------
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the cross-entropy, as in scikit-learn:
+        ``{label: weight}``, or ``"balanced"`` for
+        ``n_samples / (n_classes * np.bincount(y))`` (counted over pixels
+        for per-pixel labels), which keeps a rare class (e.g. point
+        sources on 1 % of the sky) from being ignored. ``None``: all 1.
+""" + _PARAMETERS_DOC.replace("""
+    Parameters
+    ----------""", "", 1) + """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels (any labels ``numpy.unique`` can sort, strings too).
+    class_weight_ : ndarray of shape (n_classes,)
+        Weight of each class in the cross-entropy.
 """ + _ATTRIBUTES_DOC + """
 
     See Also
@@ -834,9 +899,32 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
     >>> clf = SphericalCNNClassifier(channels=(8, 8), max_epochs=5, random_state=0)
     >>> clf.fit(maps, y).predict_proba(maps[:2]).shape
     (2, 2)
+
+    Segmentation: a label per pixel.
+
+    >>> seg = SphericalCNNClassifier(architecture="unet", channels=(4, 4), max_epochs=2,
+    ...                              random_state=0)
+    >>> labels = (maps > 1).astype(int)
+    >>> seg.fit(maps, labels).predict_proba(maps[:2]).shape
+    (2, 2, 768)
     """
 
     _criterion = torch.nn.CrossEntropyLoss
+
+    _parameter_constraints = {
+        **_SphericalCNNBase._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(self, *, class_weight=None, **params):
+        super().__init__(**params)
+        self.class_weight = class_weight
+
+    # scikit-learn reads the parameters from the signature: the base class's
+    # keyword arguments plus class_weight, without repeating them here.
+    __init__.__signature__ = inspect.Signature(
+        [*inspect.signature(_SphericalCNNBase.__init__).parameters.values(),
+         inspect.Parameter("class_weight", inspect.Parameter.KEYWORD_ONLY, default=None)])
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -845,12 +933,17 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,), or (n_samples, n_pixels) for the U-Net
+            One label per map, or with ``architecture="unet"`` one label per
+            pixel (in the pixel order of ``X``); ``-1`` or NaN marks masked
+            pixels, left out of the loss.
 
         Returns
         -------
         self : SphericalCNNClassifier
         """
+        if self.architecture == "unet":
+            return self._fit_dense(X, _require_y(self, y))
         y = column_or_1d(_require_y(self, y), warn=True)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
@@ -865,7 +958,25 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
         return self._train(maps, targets, len(self.classes_), stratified=True,
-                           metric=("acc", _accuracy))
+                           metric=("acc", _accuracy), criterion=self._cross_entropy(y))
+
+    def _cross_entropy(self, labels):
+        """The loss, weighted by ``class_weight`` (``labels``: the observed ones)."""
+        self.class_weight_ = compute_class_weight(self.class_weight, classes=self.classes_,
+                                                  y=labels)
+        if self.class_weight is None:
+            return torch.nn.CrossEntropyLoss
+        return torch.nn.CrossEntropyLoss(
+            weight=torch.as_tensor(self.class_weight_, dtype=torch.float32))
+
+    def _fit_dense(self, X, y):
+        self._check_dense_options()
+        maps = self._fit_maps(X)
+        self.classes_, targets, observed = dense_labels(y, len(maps), self.n_features_in_)
+        # Masked pixels carry CrossEntropyLoss's ignore_index.
+        return self._train(maps, self._nested_targets(targets), len(self.classes_),
+                           stratified=False, metric=("acc", _accuracy),
+                           criterion=self._cross_entropy(observed))
 
     def predict_proba(self, X):
         """Class probabilities of maps ``X``.
@@ -876,7 +987,7 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
+        proba : ndarray of shape (n_samples, n_classes), or (n_samples, n_classes, n_pixels) for the U-Net
         """
         return softmax(self._forward(X), axis=1)
 
@@ -885,7 +996,11 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         return log_softmax(self._forward(X), axis=1)
 
     def decision_function(self, X):
-        """Raw scores (logits) of maps ``X``; shape (n_samples,) for 2 classes."""
+        """Raw scores (logits) of maps ``X``; shape (n_samples,) for 2 classes.
+
+        The U-Net's have a last axis of pixels: (n_samples, n_classes,
+        n_pixels), or (n_samples, n_pixels) for 2 classes.
+        """
         scores = self._forward(X)
         return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
@@ -898,10 +1013,39 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
+        y : ndarray of shape (n_samples,), or (n_samples, n_pixels) for the U-Net
         """
         scores = self._forward(X)
         return self.classes_[np.argmax(scores, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of per-map labels; mean intersection over union of per-pixel ones.
+
+        For the U-Net, whose ``y`` has a label per pixel, the score is
+        :func:`skdeepsphere.metrics.mean_iou`: the intersection over union
+        of the predicted and true pixels of each class, counted over all
+        maps, averaged over classes. Pixels labelled ``-1`` (or NaN) are
+        left out. (scikit-learn's accuracy would count a map as right only
+        when every pixel is, and pixel accuracy rewards ignoring a rare
+        class.)
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+        y : array-like of shape (n_samples,) or (n_samples, n_pixels)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-map labels only.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self, "net_")
+        if not self._dense_output():
+            return super().score(X, y, sample_weight=sample_weight)
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported for per-pixel labels")
+        return mean_iou(np.asarray(y), self.predict(X), labels=self.classes_)
 
 
 class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
@@ -910,16 +1054,20 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
     The networks of :class:`SphericalCNNClassifier` with one output per
     target, trained on the mean squared error of internally standardised
     targets (e.g. two cosmological parameters from multi-channel maps).
+    With ``architecture="unet"`` it maps maps to maps (e.g. denoising):
+    ``y`` holds one or several maps per sample, NaN or ``healpy.UNSEEN``
+    pixels are masked (left out of the loss and of :meth:`score`).
 """ + _PARAMETERS_DOC + """
     Attributes
     ----------
     n_outputs_ : int
-        Number of targets.
+        Number of targets (the U-Net: of output maps per sample).
     target_mean_, target_scale_ : ndarray of shape (`n_outputs_`,)
-        Standardisation of the targets learned in ``fit``.
+        Standardisation of the targets learned in ``fit`` (per output map
+        for the U-Net).
     y_ndim_ : int
         Dimensions of the ``y`` given to ``fit``: ``predict`` returns the
-        same (1 or 2).
+        same (1 or 2; 2 or 3 for the U-Net).
 """ + _ATTRIBUTES_DOC + """
 
     See Also
@@ -936,6 +1084,14 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
     >>> reg = SphericalCNNRegressor(channels=(8, 8), max_epochs=5, random_state=0)
     >>> reg.fit(maps, y).predict(maps[:3]).shape
     (3,)
+
+    Map-to-map regression (here: denoising) with the U-Net.
+
+    >>> clean = rng.normal(size=(40, 768))
+    >>> unet = SphericalCNNRegressor(architecture="unet", channels=(4, 4), max_epochs=2,
+    ...                              random_state=0)
+    >>> unet.fit(clean + rng.normal(size=clean.shape), clean).predict(clean[:3]).shape
+    (3, 768)
     """
 
     _criterion = torch.nn.MSELoss
@@ -948,11 +1104,16 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         ----------
         X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            With ``architecture="unet"``: maps, of shape (n_samples,
+            n_pixels) or (n_samples, n_out_channels, n_pixels), in the pixel
+            order of ``X``; NaN or ``healpy.UNSEEN`` pixels are masked.
 
         Returns
         -------
         self : SphericalCNNRegressor
         """
+        if self.architecture == "unet":
+            return self._fit_dense(X, _require_y(self, y))
         y = _numeric_targets(_require_y(self, y))
         maps = self._fit_maps(X)
         if y.ndim not in (1, 2) or len(y) != len(maps):
@@ -977,6 +1138,22 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         tags.target_tags.multi_output = True  # y of shape (n_samples, n_targets)
         return tags
 
+    def _fit_dense(self, X, y):
+        self._check_dense_options()
+        maps = self._fit_maps(X)
+        self.y_ndim_ = np.ndim(y)
+        targets = dense_values(y, len(maps), self.n_features_in_)
+        self.n_outputs_ = targets.shape[1]
+        if np.isnan(targets).all(axis=(0, 2)).any():
+            raise ValueError("y has an output channel without any observed pixel")
+        self.target_mean_ = np.nanmean(targets, axis=(0, 2))
+        scale = np.nanstd(targets, axis=(0, 2))
+        self.target_scale_ = np.where(scale > 0, scale, 1.0)
+        targets = (targets - self.target_mean_[:, None]) / self.target_scale_[:, None]
+        return self._train(maps, self._nested_targets(targets.astype(np.float32)),
+                           self.n_outputs_, stratified=False, metric=("r2", _r2),
+                           criterion=MaskedMSELoss)
+
     def predict(self, X):
         """Predicted targets of maps ``X``.
 
@@ -987,6 +1164,41 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            The U-Net's: maps of the shape of the ``y`` given to ``fit``,
+            (n_samples, n_pixels) or (n_samples, n_out_channels, n_pixels).
         """
-        prediction = self._forward(X) * self.target_scale_ + self.target_mean_
+        scores = self._forward(X)
+        if scores.ndim == 3:
+            prediction = scores * self.target_scale_[:, None] + self.target_mean_[:, None]
+            return prediction[:, 0] if self.y_ndim_ == 2 else prediction
+        prediction = scores * self.target_scale_ + self.target_mean_
         return prediction[:, 0] if self.y_ndim_ == 1 else prediction
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R² of the predictions.
+
+        For per-map targets, scikit-learn's :func:`~sklearn.metrics.r2_score`
+        (averaged over targets). For the U-Net's maps,
+        :func:`skdeepsphere.metrics.masked_r2_score`: one R² over all
+        pixel values of all maps (per output map mean), NaN and
+        ``healpy.UNSEEN`` pixels of ``y`` left out.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+        y : array-like of the shape of the ``y`` given to ``fit``
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-map targets only.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self, "net_")
+        if not self._dense_output():
+            return super().score(X, y, sample_weight=sample_weight)
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported for maps of targets")
+        y = dense_values(y, len(y), self.n_features_in_)
+        prediction = self.predict(X)
+        return masked_r2_score(y, prediction.reshape(y.shape))

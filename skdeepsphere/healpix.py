@@ -14,6 +14,7 @@ import numbers
 
 import healpy as hp
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "check_nside",
@@ -397,3 +398,14 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
             "out (`pixels` of a partial sky, or ignore_masked=True where available)"
         )
     return maps
+
+
+# Up to this nside a spherical harmonic transform takes milliseconds and
+# healpy's OpenMP threads cost more than they save (much more on a loaded
+# machine or under pytest-xdist), so small transforms run serially.
+_SERIAL_NSIDE = 128
+
+
+def _healpy_threads(nside):
+    """Context limiting healpy's OpenMP threads to one at small ``nside``."""
+    return threadpool_limits(1 if nside <= _SERIAL_NSIDE else None, user_api="openmp")

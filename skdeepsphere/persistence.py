@@ -73,9 +73,13 @@ def _to_json(value, name):
         return {"__sequence__": type(value).__name__,
                 "values": [_to_json(item, name) for item in np.asarray(value).tolist()]
                 if isinstance(value, np.ndarray) else [_to_json(item, name) for item in value]}
+    if isinstance(value, dict):
+        # e.g. class_weight={label: weight}; keys may be numbers (not JSON keys).
+        return {"__mapping__": [[_to_json(key, name), _to_json(item, name)]
+                                for key, item in value.items()]}
     raise TypeError(
         f"cannot save parameter {name}={value!r} without pickle: only None, "
-        "numbers, strings, paths and sequences of them are supported"
+        "numbers, strings, paths and sequences and dicts of them are supported"
     )
 
 
@@ -83,6 +87,10 @@ def _from_json(value):
     """Inverse of :func:`_to_json`; a TypeError for anything it does not write."""
     if value is None or isinstance(value, (bool, str, int, float)):
         return value
+    if (isinstance(value, dict) and set(value) == {"__mapping__"}
+            and isinstance(value["__mapping__"], list)
+            and all(isinstance(pair, list) and len(pair) == 2 for pair in value["__mapping__"])):
+        return {_from_json(key): _from_json(item) for key, item in value["__mapping__"]}
     if (isinstance(value, dict) and set(value) == {"__sequence__", "values"}
             and value["__sequence__"] in ("tuple", "list", "ndarray")
             and isinstance(value["values"], list)):

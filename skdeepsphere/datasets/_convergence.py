@@ -25,9 +25,8 @@ import numpy as np
 from scipy.special import roots_legendre
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
-from threadpoolctl import threadpool_limits
 
-from ..healpix import check_nside
+from ..healpix import _healpy_threads, check_nside
 from ..synthesis import gaussian_map
 from ._patches import check_order, extract_patches
 
@@ -45,10 +44,6 @@ _INTRINSIC_SMOOTHING = 0.5
 #: The Gaussian field is synthesised up to this multiple of 3 * nside, since
 #: the exponential puts power above the band limit of the map.
 _BAND_FACTOR = 1.5
-#: Up to this nside a spherical harmonic transform takes milliseconds and
-#: healpy's OpenMP threads cost more than they save (much more on a loaded
-#: machine or under pytest-xdist), so the generators run them serially.
-_SERIAL_NSIDE = 128
 
 
 def _legendre(mu, lmax):
@@ -142,11 +137,6 @@ def _smoothed_variance(cl, nside, smoothing):
     sigma = smoothing * hp.nside2resol(nside)
     beam = np.exp(-0.5 * ell * (ell + 1) * sigma**2)
     return _pixel_variance(cl[ell] * beam**2)
-
-
-def _healpy_threads(nside):
-    """Context limiting healpy's OpenMP threads to one at small ``nside``."""
-    return threadpool_limits(1 if nside <= _SERIAL_NSIDE else None, user_api="openmp")
 
 
 # Types and ranges of the arguments both generators share; the rules that
