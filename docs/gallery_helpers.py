@@ -15,6 +15,8 @@ EXAMPLE_ORDER = [
     "plot_knn_graphs.py",
     "plot_regression_multichannel.py",
     "plot_partial_sky_noise.py",
+    "plot_unet_point_sources.py",
+    "plot_unet_denoising.py",
     "plot_grid_search.py",
 ]
 

@@ -217,14 +217,18 @@ def accelerated_net_class(base):
             return self
 
         def train_step_single(self, batch, **fit_params):
-            batch = self.augment_batch(batch)
-            self._set_training(True)
-            Xi, yi = batch
-            with self.accelerator.autocast():
-                y_pred = self.infer(Xi, **fit_params)
-                loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-                self.accelerator.backward(loss)
-            return {"loss": loss, "y_pred": y_pred}
+            # The estimators' step (augmentation, divergence check) with a
+            # plain backward pass, which DistributedDataParallel hooks into;
+            # accelerate's own step would only add mixed precision.
+            return base.train_step_single(self, batch, **fit_params)
+
+        def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+            base.run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params)
+            if training and iterator is not None and world_size() > 1:
+                # The recalibrated BatchNorm statistics of the first process
+                # (the others drew other augmentation noise): one model.
+                for buffer in self.module_.buffers():
+                    dist.broadcast(buffer, src=0)
 
         def get_iterator(self, dataset, training=False):
             iterator = base.get_iterator(self, dataset, training=training)
@@ -321,3 +325,26 @@ def _start_processes(device):
             "pip install 'skdeepsphere[distributed]'"
         ) from None
     PartialState(cpu=not str(device).startswith("cuda"))
+
+
+def raise_together(error):
+    """Raise ``error`` of any process in every process of the launch.
+
+    A process that fails alone (an unusable checkpoint folder, say) would
+    leave the others waiting for it in their next collective call.
+
+    Parameters
+    ----------
+    error : Exception or None
+        What this process caught.
+    """
+    errors = [error]
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        errors = [None] * dist.get_world_size()
+        dist.all_gather_object(errors, None if error is None else f"{type(error).__name__}: {error}")
+    failed = [(rank, message) for rank, message in enumerate(errors) if message is not None]
+    if error is not None:
+        raise error
+    if failed:
+        rank, message = failed[0]
+        raise ValueError(f"process {rank} of the launch failed: {message}")

@@ -1,7 +1,7 @@
 """DeepSphere graph CNNs as scikit-learn estimators, trained with skorch."""
 
-import functools
 import hashlib
+import inspect
 import math
 import os
 import sys
@@ -11,31 +11,35 @@ import numpy as np
 import torch
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import _check_feature_names, check_is_fitted, column_or_1d
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, PrintLog, ProgressBar
 from skorch.dataset import ValidSplit
-from skorch.utils import to_tensor
+from skorch.utils import Ansi, to_tensor
 
+from . import _cache
 from .distributed import (accelerated_net_class, convert_batch_norm, make_accelerator,
-                          sharded_channel_statistics)
-from .graph import laplacian_hierarchy
+                          raise_together, sharded_channel_statistics)
+from ._dense_targets import dense_labels, dense_values
+from .checkpoints import EpochCheckpoint, load_checkpoint, resume_fit
 from .healpix import check_maps, infer_nside, nested_order
-from .nn import DeepSphere, PatchCNN2d
+from .metrics import masked_r2_score, mean_iou
+from .nn import DeepSphere, MaskedMSELoss, PatchCNN2d, RandomBatchRotation, SphericalUNet
 from .nn.sparse import release_blocks
-from .rotation import RandomBatchRotation
-from .streaming import channel_statistics, is_lazy, iter_chunks, lazy_shape
-from .training import EpochCheckpoint, MapDataset, load_checkpoint, resume_fit
+from .streaming import MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
 
 
 def resolve_device(device):
-    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``,
+    and check that any other device exists.
 
     Parameters
     ----------
@@ -46,24 +50,69 @@ def resolve_device(device):
     -------
     device : str
 
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a torch device name (e.g. ``"gpu"``), or names
+        a CUDA (or MPS) device that this machine does not have.
+
     Examples
     --------
     >>> from skdeepsphere.estimators import resolve_device
     >>> resolve_device("cpu")
     'cpu'
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device='gpu' is not a torch device: use 'auto', 'cpu', 'cuda' or 'cuda:<index>'
     """
     if str(device) == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a torch device: use 'auto', 'cpu', 'cuda' or "
+            "'cuda:<index>'"
+        ) from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device={device!r} but torch sees no CUDA GPU "
+                "(torch.cuda.is_available() is False): use device='cpu', or "
+                "device='auto' to take a GPU only when there is one"
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"device={device!r} but torch sees {count} CUDA GPU(s)")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} but the MPS backend is not available")
     return str(device)
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_hierarchy(nside, pixels_bytes, n_levels, graph, n_neighbours, kernel_width):
-    # Grid searches and CV refit on the same geometry many times (and
-    # laplacian_hierarchy caches large graphs on disk across processes).
-    nested_pixels = None if pixels_bytes is None else np.frombuffer(pixels_bytes, np.int64)
-    return laplacian_hierarchy(nside, nested_pixels, n_levels, graph=graph,
-                               n_neighbours=n_neighbours, kernel_width=kernel_width)
+class _TorchDevice(Options):
+    """``"auto"`` or a name torch parses as a device (checked to exist in fit).
+
+    An :class:`Options` only because sklearn's validation accepts no other
+    constraint classes; the options are open-ended.
+    """
+
+    def __init__(self):
+        super().__init__(str, {"auto"})
+
+    def is_satisfied_by(self, val):
+        if not isinstance(val, (str, torch.device)):
+            return False
+        if str(val) == "auto":
+            return True
+        try:
+            torch.device(val)
+        except (RuntimeError, TypeError, ValueError):
+            return False
+        return True
+
+    def __str__(self):
+        return "'auto' or a torch device such as 'cpu', 'cuda' or 'cuda:1'"
 
 
 def _require_y(estimator, y):
@@ -89,33 +138,230 @@ def _print_nothing(*args, **kwargs):
 
 
 class _DeepSphereNet(NeuralNet):
-    """skorch net that adds fresh Gaussian noise to every training batch.
+    """skorch net with DeepSphere's augmentation and a trustworthy eval mode.
 
-    DeepSphere's only augmentation: ``noise_std`` holds one standard
-    deviation per input channel (in the units the module sees).
-    ``rotation``, if given, rotates each training map first (a
-    :class:`~skdeepsphere.rotation.RandomBatchRotation`).
+    - Training batches are augmented by :meth:`augment`: ``rotation``, if
+      given, rotates each map (a
+      :class:`~skdeepsphere.nn.RandomBatchRotation`), then fresh
+      Gaussian noise of ``noise_std`` (one standard deviation per input
+      channel, in the units the module sees) is added.
+    - After the training phase of every epoch, the BatchNorm statistics are
+      recomputed over (up to ``n_calibration_maps``) training maps with the
+      final weights of that epoch (:func:`_precise_batch_norm`), so that
+      validation, checkpoints, early stopping and ``predict`` see the
+      network that training reported.
+    - A non-finite loss or weight stops training with a ValueError.
+    - A last training batch of one map is dropped (BatchNorm cannot train
+      on one value per channel, which a one-pixel level gives).
     """
 
-    def __init__(self, *args, noise_std=None, rotation=None, **kwargs):
+    def __init__(self, *args, noise_std=None, rotation=None, n_calibration_maps=512,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.noise_std = noise_std
         self.rotation = rotation
+        self.n_calibration_maps = n_calibration_maps
 
-    def augment_batch(self, batch):
-        """The training batch rotated and with fresh noise, as configured."""
+    def get_default_callbacks(self):
+        return [(name, _PlainPrintLog() if name == "print_log" else callback)
+                for name, callback in super().get_default_callbacks()]
+
+    def get_iterator(self, dataset, training=False):
+        iterator = super().get_iterator(dataset, training=training)
+        if training and len(dataset) % iterator.batch_size == 1 and len(dataset) > 1:
+            kwargs = self.get_params_for("iterator_train")
+            kwargs.setdefault("batch_size", self.batch_size)
+            iterator = self.iterator_train(dataset, **{**kwargs, "drop_last": True})
+        return iterator
+
+    def augment(self, Xi):
+        """The training-time transformation of a batch of maps."""
         if self.rotation is not None:
-            Xi, yi = batch
             # Rotate on the training device: the gather is cheap on a GPU.
-            batch = (self.rotation(to_tensor(Xi, device=self.device)), yi)
+            Xi = self.rotation(to_tensor(Xi, device=self.device))
         if self.noise_std is not None:
-            Xi, yi = batch
             std = torch.as_tensor(self.noise_std, dtype=Xi.dtype, device=Xi.device)[:, None]
-            batch = (Xi + std * torch.randn_like(Xi), yi)
-        return batch
+            Xi = Xi + std * torch.randn_like(Xi)
+        return Xi
 
     def train_step_single(self, batch, **fit_params):
-        return super().train_step_single(self.augment_batch(batch), **fit_params)
+        Xi, yi = batch
+        step = super().train_step_single((self.augment(Xi), yi), **fit_params)
+        if not torch.isfinite(step["loss"]):
+            raise ValueError(
+                f"training diverged: the loss became {step['loss'].item()} in epoch "
+                f"{len(self.history)}. Lower the learning rate lr={self.lr!r} or check "
+                "the scale of the maps and targets."
+            )
+        return step
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if not training or iterator is None:
+            return
+        if not all(torch.isfinite(p).all() for p in self.module_.parameters()):
+            raise ValueError(
+                f"training diverged: non-finite weights after epoch {len(self.history)}. "
+                f"Lower the learning rate lr={self.lr!r}."
+            )
+        dataset = iterator.dataset
+        indices = _fixed_subsample(len(dataset), self.n_calibration_maps,
+                                   avoid_remainder=self.batch_size)
+        batches = self.get_iterator(torch.utils.data.Subset(dataset, indices),
+                                    training=False)
+        # The noise augmentation is part of the input distribution the
+        # weights were trained for (and of noisy test maps: DeepSphere's
+        # protocol); rotations only resample maps whose statistics do not
+        # depend on orientation, so they are left out.
+        rotation, self.rotation = self.rotation, None
+        try:
+            _precise_batch_norm(self.module_, (to_tensor(self.augment(Xi), device=self.device)
+                                               for Xi, _ in batches))
+        finally:
+            self.rotation = rotation
+
+
+def _fixed_subsample(n, max_size, avoid_remainder=None):
+    """Evenly spaced indices of at most ``max_size`` of ``n`` items.
+
+    With ``avoid_remainder``, one index fewer when batches of that size
+    would end with a batch of one map.
+    """
+    size = min(n, max_size)
+    if avoid_remainder and size > 1 and size % avoid_remainder == 1:
+        size -= 1
+    return np.unique(np.linspace(0, n - 1, size).round().astype(np.int64))
+
+
+def _precise_batch_norm(module, batches):
+    """Set BatchNorm running statistics to their exact population values.
+
+    Running averages with momentum describe the weights of many steps ago,
+    and start from mean 0, variance 1: after few optimizer steps they can
+    be far from the statistics of the final weights, and ``predict`` (eval
+    mode) then computes something that was never trained, typically one
+    class for every map. Here every BatchNorm layer sees ``batches`` in
+    train mode (as in training, the layers before it normalise with batch
+    statistics) and its running mean and variance become the mean and
+    unbiased variance of all its inputs, pooled over maps and pixels.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    batches : iterable of torch.Tensor
+        Input batches, already augmented as in training.
+    """
+    layers = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        return
+    sums = {}
+
+    def record(layer, inputs):
+        x = inputs[0].detach().transpose(0, 1).reshape(inputs[0].shape[1], -1).double()
+        count, total, squares = sums.get(layer, (0, 0.0, 0.0))
+        sums[layer] = (count + x.shape[1], total + x.sum(1), squares + (x * x).sum(1))
+
+    was_training = module.training
+    hooks = [layer.register_forward_pre_hook(record) for layer in layers]
+    try:
+        # eval mode except for BatchNorm: no dropout in the statistics.
+        module.eval()
+        for layer in layers:
+            layer.train()
+        with torch.no_grad():
+            for Xi in batches:
+                module(Xi)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        module.train(was_training)
+    for layer in layers:
+        if layer not in sums:
+            continue
+        count, total, squares = sums[layer]
+        mean = total / count
+        variance = (squares - count * mean * mean) / max(count - 1, 1)
+        layer.running_mean.copy_(mean.to(layer.running_mean.dtype))
+        layer.running_var.copy_(variance.clamp_min(0).to(layer.running_var.dtype))
+        if layer.num_batches_tracked is not None:
+            layer.num_batches_tracked.add_(1)
+
+
+class _PlainPrintLog(PrintLog):
+    """skorch's epoch table, with colours only when printed to a terminal."""
+
+    def format_row(self, row, key, color):
+        if self.sink is print and not sys.stdout.isatty():
+            color = ""
+            return str(super().format_row(row, key, color)).replace(Ansi.ENDC.value, "")
+        return super().format_row(row, key, color)
+
+
+class _PredictModeScore(Callback):
+    """Record a predict-mode (eval) metric after every epoch.
+
+    On the validation split when there is one (``valid_<name>``), else on
+    a fixed subsample of at most ``max_maps`` training maps
+    (``train_<name>``), with the network exactly as ``predict`` uses it:
+    a collapse to one class shows at the epoch it happens.
+    """
+
+    def __init__(self, name, score, max_maps=256):
+        self.name = name
+        self.score = score
+        self.max_maps = max_maps
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        if dataset_valid is not None:
+            key, dataset = f"valid_{self.name}", dataset_valid
+        else:
+            key = f"train_{self.name}"
+            dataset = torch.utils.data.Subset(
+                dataset_train, _fixed_subsample(len(dataset_train), self.max_maps))
+        outputs, targets = [], []
+        for Xi, yi in net.get_iterator(dataset, training=False):
+            outputs.append(net.evaluation_step((Xi, yi)).detach().cpu().numpy())
+            targets.append(np.asarray(yi))
+        value = float(self.score(np.concatenate(targets), np.concatenate(outputs)))
+        previous = [row[key] for row in net.history[:-1] if key in row]
+        net.history.record(key, value)
+        net.history.record(key + "_best", not previous or value > max(previous))
+
+
+class _CosineLR(Callback):
+    """Cosine annealing of the learning rate to 0 over ``max_epochs``, per batch.
+
+    The position is read from the history (batches of past epochs), so a
+    resumed fit goes on where the interrupted one stopped.
+    """
+
+    def __init__(self, lr, max_epochs):
+        self.lr = lr
+        self.max_epochs = max_epochs
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        iterator = net.get_iterator(dataset_train, training=True)
+        self.total_ = max(self.max_epochs * len(iterator), 1)
+        self.step_ = sum(row.get("train_batch_count", 0) for row in net.history[:-1])
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        lr = 0.5 * self.lr * (1 + math.cos(math.pi * min(self.step_ / self.total_, 1)))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        self.step_ += 1
+
+def _accuracy(targets, scores):
+    # Per-pixel labels of the U-Net: masked pixels carry a negative ignore index.
+    observed = targets >= 0
+    return np.mean(np.argmax(scores, axis=1)[observed] == targets[observed])
+
+
+def _r2(targets, predictions):
+    if targets.ndim > 2:  # maps of the U-Net, NaN where masked
+        return masked_r2_score(targets, predictions)
+    return r2_score(targets.reshape(len(targets), -1), predictions)
 
 
 class _SphericalCNNBase(BaseEstimator):
@@ -125,7 +371,7 @@ class _SphericalCNNBase(BaseEstimator):
         "nside": [Interval(Integral, 1, None, closed="left"), None],
         "pixels": ["array-like", None],
         "nest": ["boolean"],
-        "architecture": [StrOptions({"fcn", "cnn", "2dcnn"})],
+        "architecture": [StrOptions({"fcn", "cnn", "2dcnn", "unet"})],
         "channels": [tuple, list],
         "cheb_order": [Interval(Integral, 1, None, closed="left")],
         "pooling": [StrOptions({"max", "avg"})],
@@ -137,14 +383,14 @@ class _SphericalCNNBase(BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "lr_decay": [Interval(Real, 0, 1, closed="right"), None],
+        "lr_decay": [Interval(Real, 0, 1, closed="right"), StrOptions({"cosine"}), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "augment_noise": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
-        "device": [str],
+        "device": [_TorchDevice()],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "augment_rotation": ["boolean"],
@@ -172,7 +418,7 @@ class _SphericalCNNBase(BaseEstimator):
         n_neighbours=None,
         max_epochs=20,
         batch_size=32,
-        lr=1e-3,
+        lr=3e-3,
         lr_decay=None,
         weight_decay=0.0,
         augment_noise=0.0,
@@ -233,15 +479,15 @@ class _SphericalCNNBase(BaseEstimator):
         """Validate training maps, learn the geometry, return nested float32.
 
         Lazy arrays (:func:`~skdeepsphere.streaming.is_lazy`) are never read
-        whole: they come back as a :class:`~skdeepsphere.training.MapDataset`.
+        whole: they come back as a :class:`~skdeepsphere.streaming.MapDataset`.
         """
+        resolve_device(self.device)  # a missing GPU fails now, not after the data pass
+        _check_feature_names(self, X, reset=True)
         lazy = is_lazy(X)
         maps = X if lazy else check_maps(X, dtype=np.float32)
         _, n_channels, n_pixels = lazy_shape(maps)
-        self.nside_ = infer_nside(n_pixels, self.nside, self.pixels)
-        self.pixel_order_, self.nested_pixels_ = nested_order(
-            self.nside_, self.pixels, self.nest
-        )
+        self.nside_, pixels, nest = self._geometry(n_pixels)
+        self.pixel_order_, self.nested_pixels_ = nested_order(self.nside_, pixels, nest)
         self.n_channels_ = n_channels
         self.n_features_in_ = n_pixels
         # One mean and scale per channel keeps the maps' spatial statistics
@@ -257,15 +503,28 @@ class _SphericalCNNBase(BaseEstimator):
             return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_)
         return self._standardize(maps[..., self.pixel_order_])
 
+    def _geometry(self, n_pixels):
+        """``(nside, pixels, nest)`` of maps with ``n_pixels`` columns.
+
+        The one place that reads the geometry parameters: the tests override
+        it to run scikit-learn's checks on tabular data.
+        """
+        return infer_nside(n_pixels, self.nside, self.pixels), self.pixels, self.nest
+
+    def _full_sky(self):
+        return len(self.nested_pixels_) == 12 * self.nside_**2
+
     def _transform_maps(self, X):
         check_is_fitted(self, "net_")
+        _check_feature_names(self, X, reset=False)
         lazy = is_lazy(X)
         maps = X if lazy else check_maps(X, dtype=np.float32)
         _, n_channels, n_pixels = lazy_shape(maps)
         if n_pixels != self.n_features_in_:
+            # scikit-learn's message: a feature is a pixel here.
             raise ValueError(
-                f"X has {n_pixels} pixels per map, but {type(self).__name__} "
-                f"was fitted on maps of {self.n_features_in_} pixels"
+                f"X has {n_pixels} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input (pixels per map)"
             )
         if n_channels != self.n_channels_:
             raise ValueError(
@@ -274,7 +533,7 @@ class _SphericalCNNBase(BaseEstimator):
             )
         if lazy:
             return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_,
-                              check_finite=True)
+                              validate=True)
         return self._standardize(maps[..., self.pixel_order_])
 
     def _standardize(self, maps):
@@ -291,27 +550,67 @@ class _SphericalCNNBase(BaseEstimator):
                               channels=channels, batch_norm=self.batch_norm,
                               dropout=self.dropout)
         max_levels = int(math.log2(self.nside_))
-        n_levels = min(len(channels), max_levels) if self.n_poolings is None else self.n_poolings
+        unet = self.architecture == "unet"
+        # A U-Net's last block is its bottom: one pooling fewer than blocks.
+        n_levels = (min(len(channels) - unet, max_levels) if self.n_poolings is None
+                    else self.n_poolings)
         if n_levels > max_levels:
             raise ValueError(
                 f"n_poolings={n_levels} is too many for nside={self.nside_} "
                 f"(at most {max_levels})"
             )
-        partial = None if self.pixels is None else self.nested_pixels_.tobytes()
-        laplacians, _, parents = _cached_hierarchy(
+        partial = None if self._full_sky() else self.nested_pixels_.tobytes()
+        laplacians, _, parents = _cache.laplacian_hierarchy(
             self.nside_, partial, n_levels, self.graph, self.n_neighbours,
             None if self.kernel_width is None else float(self.kernel_width))
+        if unet:
+            return SphericalUNet(laplacians, parents, self.n_channels_, n_outputs,
+                                 channels=channels, cheb_order=self.cheb_order,
+                                 pooling=self.pooling, batch_norm=self.batch_norm,
+                                 dropout=self.dropout)
         return DeepSphere(laplacians, parents, self.n_channels_, n_outputs,
                           channels=channels, cheb_order=self.cheb_order,
                           head=self.architecture, pooling=self.pooling,
                           statistics=self.statistics, batch_norm=self.batch_norm,
                           dropout=self.dropout)
 
-    def _train(self, maps, targets, n_outputs, criterion, stratified):
+    def _make_net(self, n_outputs, device, criterion=None, net_class=None, **training):
+        """The skorch net of this estimator, not initialised.
+
+        The one place the network is built: ``fit`` adds the ``training``
+        settings (epochs, callbacks, augmentation), and
+        :func:`~skdeepsphere.persistence.load_estimator` builds the net of a
+        saved estimator with none before loading its weights.
+        """
+        return (net_class or _DeepSphereNet)(
+            module=self._build_module(n_outputs),
+            criterion=self._criterion if criterion is None else criterion,
+            optimizer=torch.optim.Adam,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            device=device,
+            torch_load_kwargs={"weights_only": True},
+            **training,
+        )
+
+    def _train(self, maps, targets, n_outputs, stratified, metric, criterion=None):
+        # A failed fit leaves no network behind that could predict NaN.
+        self.__dict__.pop("net_", None)
         device = resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        callbacks = list(self.callbacks or [])
-        if self.lr_decay is not None and self.lr_decay != 1:
+        net_class, net_options, rank = None, {}, 0
+        if self.distributed:
+            net_class, net_options, rank = self._distributed_net(device, seed)
+            device = net_options.pop("device")
+        # First, so that checkpoints and early stopping see the epoch's score.
+        callbacks = [("predict_mode_score", _PredictModeScore(*metric))]
+        callbacks += list(self.callbacks or [])
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        if self.lr_decay == "cosine":
+            callbacks.append(("lr_decay", _CosineLR(self.lr, self.max_epochs)))
+        elif self.lr_decay is not None and self.lr_decay != 1:
             callbacks.append(("lr_decay", LRScheduler(
                 policy="ExponentialLR", gamma=self.lr_decay, step_every="batch")))
         train_split = None
@@ -320,19 +619,17 @@ class _SphericalCNNBase(BaseEstimator):
                                      random_state=seed)
             callbacks.append(("early_stopping", EarlyStopping(
                 patience=self.n_iter_no_change, load_best=True)))
-        fingerprint = None
+        saver = None
         if self.checkpoint is not None:
-            fingerprint = self._checkpoint_fingerprint(targets)
-            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint, fingerprint)))
+            saver = EpochCheckpoint(self.checkpoint, self._checkpoint_fingerprint(targets))
+            if rank == 0:  # one writer: the other processes hold the same weights
+                callbacks.append(("checkpoint", saver))
         noise_std = None
         if self.augment_noise > 0:
             noise_std = (self.augment_noise / self.input_scale_).astype(np.float32)
-        net_class, net_options, rank = _DeepSphereNet, {"device": device}, 0
-        if self.distributed:
-            net_class, net_options, rank = self._distributed_net(device, callbacks, seed)
         rotation = None
         if self.augment_rotation:
-            if self.pixels is not None:
+            if not self._full_sky():
                 raise ValueError(
                     "augment_rotation=True needs full-sky maps: a rotation moves "
                     "pixels out of a partial sky; use pixels=None"
@@ -341,49 +638,63 @@ class _SphericalCNNBase(BaseEstimator):
         fork = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(seed)
-            module = self._build_module(n_outputs)
-            if self.distributed:
-                module = convert_batch_norm(module)
-                # Same weights everywhere (DDP also broadcasts them), but each
-                # process draws its own augmentation noise.
-                torch.manual_seed(seed + rank)
-            self.net_ = net_class(
-                module=module,
+            net = self._make_net(
+                n_outputs,
+                device,
                 criterion=criterion,
-                optimizer=torch.optim.Adam,
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
+                net_class=net_class,
                 max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
                 iterator_train__shuffle=True,
                 train_split=train_split,
                 callbacks=callbacks or None,
                 verbose=self.verbose,
-                **net_options,
                 noise_std=noise_std,
                 rotation=rotation,
+                **net_options,
             )
+            if self.distributed:
+                convert_batch_norm(net.module)
+                # Same weights everywhere (DDP also broadcasts them), but each
+                # process draws its own augmentation noise.
+                torch.manual_seed(seed + rank)
             if isinstance(maps, MapDataset):
                 maps.targets = targets
-            checkpoint = None
-            if self.resume and self.checkpoint is not None:
-                checkpoint = load_checkpoint(self.checkpoint, fingerprint)
             try:
+                checkpoint = None if saver is None else self._open_checkpoint(saver, rank)
                 if checkpoint is None:
-                    self.net_.fit(maps, targets)
+                    net.fit(maps, targets)
                 else:
-                    resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
+                    resume_fit(net, checkpoint, maps, targets, self.max_epochs)
                 if self.distributed:
                     # After the callbacks (early stopping restores weights
                     # saved from the wrapped module).
-                    self.net_._unwrap_accelerator()
+                    net._unwrap_accelerator()
             finally:
                 release_blocks()
+                if saver is not None:
+                    saver.close()
+        self.net_ = net
         self.n_epochs_ = len(self.net_.history)
         return self
 
-    def _distributed_net(self, device, callbacks, seed):
-        """Net class and options of a data-parallel fit (``distributed=True``)."""
+    def _open_checkpoint(self, saver, rank):
+        """Claim the checkpoint folder before any epoch; the checkpoint to resume."""
+        error = None
+        if rank == 0:
+            try:
+                saver.open()  # claimed, locked and test-written
+            except (OSError, ValueError) as caught:
+                error = caught
+        if self.distributed:
+            raise_together(error)
+        elif error is not None:
+            raise error
+        if not self.resume:
+            return None
+        return saver.latest() if rank == 0 else load_checkpoint(saver.dirname, saver.fingerprint)
+
+    def _distributed_net(self, device, seed):
+        """Net class, its options and this process's rank (``distributed=True``)."""
         accelerator = make_accelerator(device)
         n_processes = accelerator.num_processes
         if self.batch_size % n_processes:
@@ -391,28 +702,33 @@ class _SphericalCNNBase(BaseEstimator):
                 f"batch_size={self.batch_size} is the global batch and must be a "
                 f"multiple of the {n_processes} processes of this launch"
             )
-        if not accelerator.is_main_process:
-            # One writer: the other processes hold the same weights.
-            callbacks[:] = [cb for cb in callbacks
-                            if not (isinstance(cb, tuple) and cb[0] == "checkpoint")]
-        options = {"accelerator": accelerator, "device": str(accelerator.device),
-                   "unwrap_after_train": False,
-                   # skorch's own print honours `verbose`; one process prints.
-                   "callbacks__print_log__sink": print if accelerator.is_main_process
-                   else _print_nothing,
-                   # The batch order of a seeded generator, which accelerate
-                   # keeps in step across processes: the same batches as a
-                   # single process draws.
-                   "iterator_train__generator": torch.Generator().manual_seed(seed)}
-        return accelerated_net_class(_DeepSphereNet), options, accelerator.process_index
+        options = {
+            "accelerator": accelerator,
+            "device": str(accelerator.device),
+            "unwrap_after_train": False,
+            # skorch's own print honours `verbose`; one process prints.
+            "callbacks__print_log__sink": print if accelerator.is_main_process
+            else _print_nothing,
+            # The batch order of a seeded generator, which accelerate keeps in
+            # step across processes: the same batches as one process draws.
+            "iterator_train__generator": torch.Generator().manual_seed(seed),
+        }
+        return (accelerated_net_class(_DeepSphereNet), options,
+                accelerator.process_index)
 
     def _checkpoint_fingerprint(self, targets):
         """What a checkpoint must match to be resumed: data and hyperparameters."""
         ignored = {"checkpoint", "resume", "max_epochs", "callbacks", "verbose", "device"}
         params = sorted((name, value) for name, value in self.get_params(deep=False).items()
                         if name not in ignored)
-        with np.printoptions(threshold=sys.maxsize):
-            digest = hashlib.sha256((repr(params) + repr(np.asarray(targets))).encode())
+        targets = np.asarray(targets)
+        if targets.ndim > 2 or self.architecture == "unet":
+            # Maps of targets: hash the bytes, their repr would be huge.
+            digest = hashlib.sha256(repr(params).encode() + repr(targets.shape).encode())
+            digest.update(np.ascontiguousarray(targets).tobytes())
+        else:
+            with np.printoptions(threshold=sys.maxsize):
+                digest = hashlib.sha256((repr(params) + repr(targets)).encode())
         return {"estimator": type(self).__name__, "n_samples": len(targets),
                 "n_channels": int(self.n_channels_), "n_pixels": int(self.n_features_in_),
                 "input_mean": self.input_mean_.tolist(),
@@ -420,12 +736,35 @@ class _SphericalCNNBase(BaseEstimator):
                 "params_and_targets": digest.hexdigest()}
 
     def _forward(self, X):
-        """Raw network outputs as a float64 numpy array."""
+        """Raw network outputs as a float64 numpy array.
+
+        Per-pixel outputs (U-Net) come back in the user's pixel order.
+        """
         maps = self._transform_maps(X)
         try:
-            return self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
+            out = self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
         finally:
             release_blocks()
+        if out.ndim == 3:
+            inverse = np.empty_like(self.pixel_order_)
+            inverse[self.pixel_order_] = np.arange(len(inverse))
+            out = out[..., inverse]
+        return out
+
+    def _dense_output(self):
+        """Whether the fitted network predicts maps (a U-Net)."""
+        return isinstance(self.net_.module_, SphericalUNet)
+
+    def _nested_targets(self, targets):
+        """Per-pixel targets reordered like the maps (sorted nested)."""
+        return np.ascontiguousarray(targets[..., self.pixel_order_])
+
+    def _check_dense_options(self):
+        if self.augment_rotation:
+            raise ValueError(
+                "augment_rotation=True is not supported with architecture='unet': "
+                "the per-pixel targets would have to be rotated with the maps"
+            )
 
 
 _PARAMETERS_DOC = """
@@ -437,16 +776,21 @@ _PARAMETERS_DOC = """
     pixels : array-like of int, default=None
         Indices (in the ordering given by ``nest``) of the observed pixels,
         one per column of the maps, for a partial sky. ``None``: full sky.
+        Not a boolean mask (an error): for a healpy mask pass
+        ``numpy.flatnonzero(mask)`` and the maps' columns ``maps[:, mask]``.
     nest : bool, default=False
         Ordering of the maps (and of ``pixels``): NESTED if True, else RING
         as in healpy. Maps are reordered to nested once, internally.
-    architecture : {"fcn", "cnn", "2dcnn"}, default="fcn"
+    architecture : {"fcn", "cnn", "2dcnn", "unet"}, default="fcn"
         ``"fcn"``: DeepSphere's fully convolutional network ending in a
         global statistic (rotation invariant); ``"cnn"``: graph convolutions
         and a dense head on the coarsest feature maps; ``"2dcnn"``: the
         paper's baseline, an ordinary ``Conv2d`` network on a nested square
         patch (``pixels`` must be one, e.g. from
-        :func:`skdeepsphere.healpix.patch_pixels`).
+        :func:`skdeepsphere.healpix.patch_pixels`); ``"unet"``: a spherical
+        U-Net (:class:`skdeepsphere.nn.SphericalUNet`) that predicts maps,
+        one value or class per pixel: ``y`` holds maps like ``X`` (see
+        ``fit``) and so do the predictions, in the same pixel ordering.
     channels : tuple of int, default=(16, 32, 64, 64)
         Widths of the convolution blocks. The paper's cosmology FCN uses
         ``(16, 32, 64, 64, 64)``.
@@ -456,13 +800,23 @@ _PARAMETERS_DOC = """
         Pooling of nested groups of 4 pixels after each block.
     n_poolings : int, default=None
         Number of poolings (``nside`` halves at each); ``None`` pools after
-        every block while ``nside > 1``.
+        every block while ``nside > 1`` (the U-Net: after every block but
+        the last, its bottom).
     statistics : {"mean", "mean_var"}, default="mean"
         Global statistics of the FCN head: a last graph convolution
         averaged over pixels (``"mean"``, the paper's), or mean and
         variance of each feature map followed by a linear layer.
     batch_norm : bool, default=True
-        Batch normalisation after each convolution.
+        Batch normalisation after each convolution. After the training
+        phase of every epoch, its statistics are recomputed exactly over
+        (up to 512 of) the training maps, augmented as in training but not
+        rotated, with the weights of that epoch ("precise BatchNorm"):
+        ``predict``, validation scores, checkpoints and early stopping
+        all use the network that training optimised, not running averages
+        that lag behind the weights. This costs one forward pass over
+        those maps per epoch. A last training batch of a single map is
+        left out of its epoch (BatchNorm cannot train on it at a one-pixel
+        level).
     dropout : float, default=0.0
         Dropout before the dense layer.
     n_neighbours : int, default=None
@@ -472,11 +826,12 @@ _PARAMETERS_DOC = """
     max_epochs : int, default=20
         Passes over the training data.
     batch_size : int, default=32
-    lr : float, default=1e-3
+    lr : float, default=3e-3
         Learning rate of Adam.
-    lr_decay : float, default=None
-        Multiply the learning rate by this after every batch (the paper:
-        0.999 with ``lr=2e-4``).
+    lr_decay : float or "cosine", default=None
+        A float: multiply the learning rate by this after every batch (the
+        paper: 0.999 with ``lr=2e-4``). ``"cosine"``: anneal it from ``lr``
+        to 0 along a half cosine over the batches of ``max_epochs`` epochs.
     weight_decay : float, default=0.0
         L2 penalty of Adam.
     augment_noise : float, default=0.0
@@ -491,12 +846,24 @@ _PARAMETERS_DOC = """
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks (checkpoints, progress bars, schedulers).
     device : str, default="auto"
-        ``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+        ``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``;
+        ``"cuda"`` (or ``"cuda:1"``) without such a GPU is an error at the
+        start of ``fit``. Maps given as torch tensors are copied to the
+        CPU first (the network gets its batches from numpy).
     random_state : int, RandomState instance or None, default=None
         Seeds weights, batch order and augmentation noise: fits on CPU with
         the same seed are identical.
     verbose : int, default=0
-        Print one line of skorch's log per epoch if > 0.
+        If > 0, print one line of skorch's log per epoch (plain text, with
+        colours only on a terminal): the training loss, the validation
+        loss with ``early_stopping``, and a score of the network in
+        predict mode (accuracy for the classifier, R² for the regressor)
+        on the validation maps (``valid_acc``, ``valid_r2``) or, without
+        them, on a fixed subsample of up to 256 training maps
+        (``train_acc``, ``train_r2``). The scores are also in
+        ``net_.history``. If > 1, also show a progress bar over the
+        batches of each epoch (skorch's
+        :class:`~skorch.callbacks.ProgressBar`).
     augment_rotation : bool, default=False
         Rotate every training map by a fresh uniformly random rotation at
         every epoch (bilinear resampling, see
@@ -517,15 +884,18 @@ _PARAMETERS_DOC = """
     checkpoint : str or path-like, default=None
         Folder where, after every epoch, the parameters, optimizer state,
         history and random state are saved (see
-        :class:`skdeepsphere.training.EpochCheckpoint`). ``None``: no
+        :mod:`skdeepsphere.checkpoints`). It must be new, empty or a
+        checkpoint folder of the package (other files are never touched);
+        each fit (training data and hyperparameters) takes its own
+        subfolder, so the fits of a grid search can share it. ``None``: no
         checkpoints.
     resume : bool, default=False
-        With ``checkpoint``: if the folder holds a checkpoint, ``fit``
-        continues from its last completed epoch (same optimizer state and
-        random state) up to ``max_epochs`` instead of starting over; pass the
-        same ``X`` and ``y`` as the interrupted fit. Without a checkpoint,
-        ``fit`` starts from scratch, so a job can always be restarted with
-        ``resume=True``.
+        With ``checkpoint``: if the folder holds a checkpoint of this fit
+        (the same ``X``, ``y`` and hyperparameters but ``max_epochs``),
+        ``fit`` continues from its last completed epoch (same optimizer state
+        and random state) up to ``max_epochs`` instead of starting over.
+        Without one, ``fit`` starts from scratch, so a job (or a whole grid
+        search) can always be restarted with ``resume=True``.
     distributed : bool, default=False
         Fit data-parallel over the processes of a ``torchrun`` or
         ``accelerate launch`` launch (one per GPU, or several CPU processes
@@ -565,12 +935,27 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
     pooling (Perraudin et al. 2019), trained with cross-entropy through
     skorch. Maps have shape ``(n_samples, n_pixels)`` or
     ``(n_samples, n_channels, n_pixels)``, full sky or a partial sky given
-    by ``pixels``.
-""" + _PARAMETERS_DOC + """
+    by ``pixels``. With ``architecture="unet"`` it segments maps: one label
+    per pixel (pixels labelled ``-1`` are masked and left out of the loss
+    and of :meth:`score`).
+
+    Parameters
+    ----------
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the cross-entropy, as in scikit-learn:
+        ``{label: weight}``, or ``"balanced"`` for
+        ``n_samples / (n_classes * np.bincount(y))`` (counted over pixels
+        for per-pixel labels), which keeps a rare class (e.g. point
+        sources on 1 % of the sky) from being ignored. ``None``: all 1.
+""" + _PARAMETERS_DOC.replace("""
+    Parameters
+    ----------""", "", 1) + """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels (any labels ``numpy.unique`` can sort, strings too).
+    class_weight_ : ndarray of shape (n_classes,)
+        Weight of each class in the cross-entropy.
 """ + _ATTRIBUTES_DOC + """
 
     See Also
@@ -588,7 +973,32 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
     >>> clf = SphericalCNNClassifier(channels=(8, 8), max_epochs=5, random_state=0)
     >>> clf.fit(maps, y).predict_proba(maps[:2]).shape
     (2, 2)
+
+    Segmentation: a label per pixel.
+
+    >>> seg = SphericalCNNClassifier(architecture="unet", channels=(4, 4), max_epochs=2,
+    ...                              random_state=0)
+    >>> labels = (maps > 1).astype(int)
+    >>> seg.fit(maps, labels).predict_proba(maps[:2]).shape
+    (2, 2, 768)
     """
+
+    _criterion = torch.nn.CrossEntropyLoss
+
+    _parameter_constraints = {
+        **_SphericalCNNBase._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(self, *, class_weight=None, **params):
+        super().__init__(**params)
+        self.class_weight = class_weight
+
+    # scikit-learn reads the parameters from the signature: the base class's
+    # keyword arguments plus class_weight, without repeating them here.
+    __init__.__signature__ = inspect.Signature(
+        [*inspect.signature(_SphericalCNNBase.__init__).parameters.values(),
+         inspect.Parameter("class_weight", inspect.Parameter.KEYWORD_ONLY, default=None)])
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -597,12 +1007,17 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,), or (n_samples, n_pixels) for the U-Net
+            One label per map, or with ``architecture="unet"`` one label per
+            pixel (in the pixel order of ``X``); ``-1`` or NaN marks masked
+            pixels, left out of the loss.
 
         Returns
         -------
         self : SphericalCNNClassifier
         """
+        if self.architecture == "unet":
+            return self._fit_dense(X, _require_y(self, y))
         y = column_or_1d(_require_y(self, y), warn=True)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
@@ -616,8 +1031,26 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
             raise ValueError(f"X has {len(maps)} maps but y has {len(y)} labels")
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
-        return self._train(maps, targets, len(self.classes_),
-                           torch.nn.CrossEntropyLoss, stratified=True)
+        return self._train(maps, targets, len(self.classes_), stratified=True,
+                           metric=("acc", _accuracy), criterion=self._cross_entropy(y))
+
+    def _cross_entropy(self, labels):
+        """The loss, weighted by ``class_weight`` (``labels``: the observed ones)."""
+        self.class_weight_ = compute_class_weight(self.class_weight, classes=self.classes_,
+                                                  y=labels)
+        if self.class_weight is None:
+            return torch.nn.CrossEntropyLoss
+        return torch.nn.CrossEntropyLoss(
+            weight=torch.as_tensor(self.class_weight_, dtype=torch.float32))
+
+    def _fit_dense(self, X, y):
+        self._check_dense_options()
+        maps = self._fit_maps(X)
+        self.classes_, targets, observed = dense_labels(y, len(maps), self.n_features_in_)
+        # Masked pixels carry CrossEntropyLoss's ignore_index.
+        return self._train(maps, self._nested_targets(targets), len(self.classes_),
+                           stratified=False, metric=("acc", _accuracy),
+                           criterion=self._cross_entropy(observed))
 
     def predict_proba(self, X):
         """Class probabilities of maps ``X``.
@@ -628,7 +1061,7 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
+        proba : ndarray of shape (n_samples, n_classes), or (n_samples, n_classes, n_pixels) for the U-Net
         """
         return softmax(self._forward(X), axis=1)
 
@@ -637,7 +1070,11 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
         return log_softmax(self._forward(X), axis=1)
 
     def decision_function(self, X):
-        """Raw scores (logits) of maps ``X``; shape (n_samples,) for 2 classes."""
+        """Raw scores (logits) of maps ``X``; shape (n_samples,) for 2 classes.
+
+        The U-Net's have a last axis of pixels: (n_samples, n_classes,
+        n_pixels), or (n_samples, n_pixels) for 2 classes.
+        """
         scores = self._forward(X)
         return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
@@ -650,10 +1087,39 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
+        y : ndarray of shape (n_samples,), or (n_samples, n_pixels) for the U-Net
         """
         scores = self._forward(X)
         return self.classes_[np.argmax(scores, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of per-map labels; mean intersection over union of per-pixel ones.
+
+        For the U-Net, whose ``y`` has a label per pixel, the score is
+        :func:`skdeepsphere.metrics.mean_iou`: the intersection over union
+        of the predicted and true pixels of each class, counted over all
+        maps, averaged over classes. Pixels labelled ``-1`` (or NaN) are
+        left out. (scikit-learn's accuracy would count a map as right only
+        when every pixel is, and pixel accuracy rewards ignoring a rare
+        class.)
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+        y : array-like of shape (n_samples,) or (n_samples, n_pixels)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-map labels only.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self, "net_")
+        if not self._dense_output():
+            return super().score(X, y, sample_weight=sample_weight)
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported for per-pixel labels")
+        return mean_iou(np.asarray(y), self.predict(X), labels=self.classes_)
 
 
 class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
@@ -662,16 +1128,20 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
     The networks of :class:`SphericalCNNClassifier` with one output per
     target, trained on the mean squared error of internally standardised
     targets (e.g. two cosmological parameters from multi-channel maps).
+    With ``architecture="unet"`` it maps maps to maps (e.g. denoising):
+    ``y`` holds one or several maps per sample, NaN or ``healpy.UNSEEN``
+    pixels are masked (left out of the loss and of :meth:`score`).
 """ + _PARAMETERS_DOC + """
     Attributes
     ----------
     n_outputs_ : int
-        Number of targets.
+        Number of targets (the U-Net: of output maps per sample).
     target_mean_, target_scale_ : ndarray of shape (`n_outputs_`,)
-        Standardisation of the targets learned in ``fit``.
+        Standardisation of the targets learned in ``fit`` (per output map
+        for the U-Net).
     y_ndim_ : int
         Dimensions of the ``y`` given to ``fit``: ``predict`` returns the
-        same (1 or 2).
+        same (1 or 2; 2 or 3 for the U-Net).
 """ + _ATTRIBUTES_DOC + """
 
     See Also
@@ -688,7 +1158,17 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
     >>> reg = SphericalCNNRegressor(channels=(8, 8), max_epochs=5, random_state=0)
     >>> reg.fit(maps, y).predict(maps[:3]).shape
     (3,)
+
+    Map-to-map regression (here: denoising) with the U-Net.
+
+    >>> clean = rng.normal(size=(40, 768))
+    >>> unet = SphericalCNNRegressor(architecture="unet", channels=(4, 4), max_epochs=2,
+    ...                              random_state=0)
+    >>> unet.fit(clean + rng.normal(size=clean.shape), clean).predict(clean[:3]).shape
+    (3, 768)
     """
+
+    _criterion = torch.nn.MSELoss
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -698,11 +1178,16 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         ----------
         X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            With ``architecture="unet"``: maps, of shape (n_samples,
+            n_pixels) or (n_samples, n_out_channels, n_pixels), in the pixel
+            order of ``X``; NaN or ``healpy.UNSEEN`` pixels are masked.
 
         Returns
         -------
         self : SphericalCNNRegressor
         """
+        if self.architecture == "unet":
+            return self._fit_dense(X, _require_y(self, y))
         y = _numeric_targets(_require_y(self, y))
         maps = self._fit_maps(X)
         if y.ndim not in (1, 2) or len(y) != len(maps):
@@ -719,8 +1204,29 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         scale = targets.std(axis=0)
         self.target_scale_ = np.where(scale > 0, scale, 1.0)
         targets = ((targets - self.target_mean_) / self.target_scale_).astype(np.float32)
-        return self._train(maps, targets, self.n_outputs_, torch.nn.MSELoss,
-                           stratified=False)
+        return self._train(maps, targets, self.n_outputs_, stratified=False,
+                           metric=("r2", _r2))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n_samples, n_targets)
+        return tags
+
+    def _fit_dense(self, X, y):
+        self._check_dense_options()
+        maps = self._fit_maps(X)
+        self.y_ndim_ = np.ndim(y)
+        targets = dense_values(y, len(maps), self.n_features_in_)
+        self.n_outputs_ = targets.shape[1]
+        if np.isnan(targets).all(axis=(0, 2)).any():
+            raise ValueError("y has an output channel without any observed pixel")
+        self.target_mean_ = np.nanmean(targets, axis=(0, 2))
+        scale = np.nanstd(targets, axis=(0, 2))
+        self.target_scale_ = np.where(scale > 0, scale, 1.0)
+        targets = (targets - self.target_mean_[:, None]) / self.target_scale_[:, None]
+        return self._train(maps, self._nested_targets(targets.astype(np.float32)),
+                           self.n_outputs_, stratified=False, metric=("r2", _r2),
+                           criterion=MaskedMSELoss)
 
     def predict(self, X):
         """Predicted targets of maps ``X``.
@@ -732,6 +1238,41 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            The U-Net's: maps of the shape of the ``y`` given to ``fit``,
+            (n_samples, n_pixels) or (n_samples, n_out_channels, n_pixels).
         """
-        prediction = self._forward(X) * self.target_scale_ + self.target_mean_
+        scores = self._forward(X)
+        if scores.ndim == 3:
+            prediction = scores * self.target_scale_[:, None] + self.target_mean_[:, None]
+            return prediction[:, 0] if self.y_ndim_ == 2 else prediction
+        prediction = scores * self.target_scale_ + self.target_mean_
         return prediction[:, 0] if self.y_ndim_ == 1 else prediction
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R² of the predictions.
+
+        For per-map targets, scikit-learn's :func:`~sklearn.metrics.r2_score`
+        (averaged over targets). For the U-Net's maps,
+        :func:`skdeepsphere.metrics.masked_r2_score`: one R² over all
+        pixel values of all maps (per output map mean), NaN and
+        ``healpy.UNSEEN`` pixels of ``y`` left out.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+        y : array-like of the shape of the ``y`` given to ``fit``
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-map targets only.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self, "net_")
+        if not self._dense_output():
+            return super().score(X, y, sample_weight=sample_weight)
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported for maps of targets")
+        y = dense_values(y, len(y), self.n_features_in_)
+        prediction = self.predict(X)
+        return masked_r2_score(y, prediction.reshape(y.shape))

@@ -34,17 +34,28 @@ FIT_SCRIPT = textwrap.dedent("""
 
     torch.set_num_threads(1)
     out, options = sys.argv[1], json.loads(sys.argv[2])
-    seen = []
-    augment = estimators._DeepSphereNet.augment_batch
+    seen, in_step = [], []
+    augment = estimators._DeepSphereNet.augment
+    step = estimators._DeepSphereNet.train_step_single
 
-    def recording(self, batch):
-        Xi = torch.as_tensor(batch[0]).clone()
-        augmented = augment(self, batch)
-        seen.append({"maps": Xi.sum((1, 2)).tolist(),
-                     "noise": (augmented[0] - Xi).flatten()[:4].tolist()})
+    def stepping(self, batch, **fit_params):
+        in_step.append(True)
+        try:
+            return step(self, batch, **fit_params)
+        finally:
+            in_step.pop()
+
+    def recording(self, Xi):
+        # The training batches only (not the BatchNorm recalibration passes).
+        before = torch.as_tensor(Xi).clone()
+        augmented = augment(self, Xi)
+        if in_step:
+            seen.append({"maps": before.sum((1, 2)).tolist(),
+                         "noise": (augmented - before).flatten()[:4].tolist()})
         return augmented
 
-    estimators._DeepSphereNet.augment_batch = recording
+    estimators._DeepSphereNet.augment = recording
+    estimators._DeepSphereNet.train_step_single = stepping
     rng = np.random.default_rng(0)
     y = np.arange(64) % 2
     X = (rng.normal(size=(64, 768)) * (1 + 0.5 * y[:, None])).astype(np.float32)

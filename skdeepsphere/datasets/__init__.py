@@ -6,11 +6,16 @@
   depend on :math:`\\Omega_m` and :math:`\\sigma_8` (regression).
 - :func:`make_spherical_digits`: 2-D digits projected onto the sphere and
   randomly rotated (spherical MNIST).
+- :func:`make_point_source_maps`: CMB maps with point sources and their
+  per-pixel labels (segmentation).
+- :func:`make_denoising_maps`: noisy and clean convergence maps
+  (map-to-map regression).
 - :func:`load_healpix_maps`: FITS files to an array for the estimators.
 - :func:`extract_patches`: full-sky maps to DeepSphere's nested patches.
 """
 
 from ._convergence import make_convergence_maps, make_convergence_regression
+from ._dense import cmb_spectrum, make_denoising_maps, make_point_source_maps
 from ._digits import make_spherical_digits
 from ._loaders import load_healpix_maps
 from ._patches import extract_patches
@@ -19,6 +24,9 @@ __all__ = [
     "make_convergence_maps",
     "make_convergence_regression",
     "make_spherical_digits",
+    "make_point_source_maps",
+    "make_denoising_maps",
+    "cmb_spectrum",
     "load_healpix_maps",
     "extract_patches",
 ]

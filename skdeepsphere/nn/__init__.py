@@ -3,17 +3,23 @@
 Nothing here imports scikit-learn.
 """
 
+from .augment import RandomBatchRotation
 from .conv import ChebConv, chebyshev_basis
-from .models import DeepSphere, PatchCNN2d, nested_patch_grid
-from .pool import HealpixPool
+from .losses import MaskedMSELoss
+from .models import DeepSphere, PatchCNN2d, SphericalUNet, nested_patch_grid
+from .pool import HealpixPool, HealpixUnpool
 from .sparse import SparseLaplacian, release_blocks
 
 __all__ = [
     "ChebConv",
     "DeepSphere",
     "HealpixPool",
+    "HealpixUnpool",
+    "MaskedMSELoss",
     "PatchCNN2d",
+    "RandomBatchRotation",
     "SparseLaplacian",
+    "SphericalUNet",
     "chebyshev_basis",
     "nested_patch_grid",
     "release_blocks",

@@ -1,7 +1,8 @@
-"""DeepSphere architectures (FCN and CNN) and the 2D CNN baseline.
+"""DeepSphere architectures (FCN, CNN and U-Net) and the 2D CNN baseline.
 
 All models take signals of shape (batch, in_channels, n_pixels) whose pixels
-are in sorted nested order, and return (batch, n_outputs) raw scores.
+are in sorted nested order, and return (batch, n_outputs) raw scores; the
+U-Net returns per-pixel scores (batch, n_outputs, n_pixels).
 """
 
 import numpy as np
@@ -9,9 +10,9 @@ import torch
 from torch import nn
 
 from .conv import ChebConv
-from .pool import HealpixPool
+from .pool import HealpixPool, HealpixUnpool
 
-__all__ = ["DeepSphere", "PatchCNN2d", "nested_patch_grid"]
+__all__ = ["DeepSphere", "PatchCNN2d", "SphericalUNet", "nested_patch_grid"]
 
 
 class _GlobalStatistics(nn.Module):
@@ -227,3 +228,113 @@ class PatchCNN2d(nn.Module):
         """Scores (batch, n_outputs) for patches (batch, in_channels, n_pixels)."""
         image = x[..., self.inverse].unflatten(-1, (self.side, self.side))
         return self.head(self.blocks(image))
+
+
+def _conv_block(in_channels, out_channels, laplacian, cheb_order, batch_norm):
+    layers = [ChebConv(in_channels, out_channels, laplacian, cheb_order)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(out_channels))
+    layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class SphericalUNet(nn.Module):
+    r"""Spherical U-Net: dense (per-pixel) outputs from HEALPix maps.
+
+    The encoder is DeepSphere's blocks ``ChebConv -> BatchNorm -> ReLU``,
+    pooling nested groups of 4 pixels after each of the first
+    ``len(parents)`` levels. The decoder climbs back: at each level it
+    unpools (:class:`~skdeepsphere.nn.HealpixUnpool`, every pixel copied to
+    its children, only the observed ones on a partial sky), concatenates the
+    encoder's feature maps of that level (skip connection) and applies a
+    block at that level's graph. A last per-pixel linear layer maps the
+    finest features to ``n_outputs`` channels: the network returns
+    ``(batch, n_outputs, n_pixels)``, class scores or regression maps.
+
+    With ``L = len(parents)`` poolings, encoder block ``i`` runs at level
+    ``min(i, L)``: ``channels`` needs at least ``L + 1`` widths, and the
+    widths beyond ``L + 1`` add blocks at the coarsest level (the bottom of
+    the U). The decoder block of level ``l < L`` has the width of the last
+    encoder block of that level.
+
+    Parameters
+    ----------
+    laplacians : list of scipy.sparse matrix
+        Rescaled Laplacians, finest first: ``len(parents) + 1`` of them.
+    parents : list of array of int
+        Pooling assignments, see :func:`skdeepsphere.healpix.parent_hierarchy`.
+    in_channels : int
+        Channels of the input maps.
+    n_outputs : int
+        Output channels per pixel (classes, or regression maps).
+    channels : sequence of int, default=(16, 32, 64)
+        Widths of the encoder blocks.
+    cheb_order : int, default=5
+        Chebyshev polynomial order K of every graph convolution.
+    pooling : {"max", "avg"}, default="max"
+    batch_norm : bool, default=True
+    dropout : float, default=0.0
+        Dropout before the last (per-pixel) layer.
+
+    See Also
+    --------
+    DeepSphere : The same blocks with a global (per-map) output.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepsphere.graph import laplacian_hierarchy
+    >>> from skdeepsphere.nn import SphericalUNet
+    >>> laplacians, _, parents = laplacian_hierarchy(8, None, 2)
+    >>> model = SphericalUNet(laplacians, parents, 2, 3, channels=(4, 8, 8), cheb_order=3)
+    >>> model(torch.randn(5, 2, 768)).shape
+    torch.Size([5, 3, 768])
+    """
+
+    def __init__(self, laplacians, parents, in_channels, n_outputs,
+                 channels=(16, 32, 64), cheb_order=5, pooling="max",
+                 batch_norm=True, dropout=0.0):
+        super().__init__()
+        n_levels = len(parents)
+        if len(laplacians) != n_levels + 1:
+            raise ValueError("need one Laplacian per level: len(parents) + 1")
+        channels = [int(c) for c in channels]
+        if len(channels) < n_levels + 1:
+            raise ValueError(
+                f"a U-Net with {n_levels} poolings needs at least {n_levels + 1} "
+                f"channel widths (one per level), got channels={tuple(channels)}"
+            )
+        self.encoder = nn.ModuleList()
+        self.pools = nn.ModuleList()
+        skip_widths = []
+        width = in_channels
+        for index, out in enumerate(channels):
+            level = min(index, n_levels)
+            self.encoder.append(_conv_block(width, out, laplacians[level], cheb_order,
+                                            batch_norm))
+            width = out
+            # The last block of a level above the bottom feeds a skip and a pool.
+            if index < n_levels:
+                skip_widths.append(out)
+                self.pools.append(HealpixPool(parents[index], mode=pooling))
+        self.unpools = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for level in range(n_levels - 1, -1, -1):
+            self.unpools.append(HealpixUnpool(parents[level]))
+            out = skip_widths[level]
+            self.decoder.append(_conv_block(width + out, out, laplacians[level],
+                                            cheb_order, batch_norm))
+            width = out
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Conv1d(width, n_outputs, 1))
+
+    def forward(self, x):
+        """Per-pixel scores (batch, n_outputs, n_pixels) for maps (batch, in_channels, n_pixels)."""
+        skips = []
+        for index, block in enumerate(self.encoder):
+            x = block(x)
+            if index < len(self.pools):
+                skips.append(x)
+                x = self.pools[index](x)
+        for unpool, block, skip in zip(self.unpools, self.decoder, reversed(skips)):
+            x = block(torch.cat([unpool(x), skip], dim=1))
+        return self.head(x)

@@ -1,4 +1,4 @@
-"""HEALPix pooling: nested groups of 4 pixels become their parent.
+"""HEALPix pooling and unpooling: nested groups of 4 pixels and their parent.
 
 In the nested ordering the children of pixel ``p`` are ``4p, ..., 4p + 3``,
 so on a full sky (or any set of complete groups) pooling is a reshape. On a
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-__all__ = ["HealpixPool"]
+__all__ = ["HealpixPool", "HealpixUnpool"]
 
 
 class HealpixPool(nn.Module):
@@ -63,3 +63,51 @@ class HealpixPool(nn.Module):
 
     def extra_repr(self):
         return f"{self.n_pixels} -> {self.n_parents}, mode={self.mode!r}"
+
+
+class HealpixUnpool(nn.Module):
+    """Nested unpooling from ``nside / 2`` to ``nside``: each child copies its parent.
+
+    The transpose of average pooling up to a factor 4 (and the U-Net's
+    "nearest-neighbour upsampling"): ``out[..., j] = x[..., parents[j]]``. On
+    a partial sky only the observed children of a parent are produced, so
+    the output has exactly the pixels of the finer level.
+
+    Parameters
+    ----------
+    parents : array-like of int, shape (n_pixels,)
+        Position of each fine pixel's parent among the coarse pixels, as
+        returned by :func:`skdeepsphere.healpix.parent_hierarchy` (the same
+        array as the matching :class:`HealpixPool`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skdeepsphere.nn import HealpixUnpool
+    >>> unpool = HealpixUnpool(np.array([0, 0, 1, 1, 1]))
+    >>> unpool(torch.tensor([[[1., 2.]]]))
+    tensor([[[1., 1., 2., 2., 2.]]])
+    """
+
+    def __init__(self, parents):
+        super().__init__()
+        parents = np.asarray(parents, dtype=np.int64)
+        self.n_pixels = parents.size
+        self.n_parents = int(parents.max()) + 1 if parents.size else 0
+        self.complete = bool(
+            self.n_pixels == 4 * self.n_parents
+            and np.array_equal(parents, np.arange(self.n_pixels) // 4)
+        )
+        self.register_buffer("parents", torch.from_numpy(parents))
+
+    def forward(self, x):
+        """Unpool ``x`` of shape (batch, channels, n_parents)."""
+        if self.complete:
+            # A broadcast view, copied once by flatten; its backward sums
+            # groups of 4 like average pooling (times 4).
+            return x.unsqueeze(-1).expand(*x.shape, 4).flatten(-2)
+        return x.index_select(-1, self.parents)
+
+    def extra_repr(self):
+        return f"{self.n_parents} -> {self.n_pixels}"
