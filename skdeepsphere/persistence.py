@@ -52,7 +52,7 @@ _COMMON = {"nside_": "int", "n_features_in_": "int", "n_channels_": "int",
            "n_epochs_": "int", "nested_pixels_": "iu", "pixel_order_": "iu",
            "input_mean_": "f", "input_scale_": "f"}
 _ATTRIBUTES = {
-    "SphericalCNNClassifier": {**_COMMON, "classes_": "biufU"},
+    "SphericalCNNClassifier": {**_COMMON, "classes_": "biufU", "class_weight_": "f"},
     "SphericalCNNRegressor": {**_COMMON, "n_outputs_": "int", "y_ndim_": "int",
                               "target_mean_": "f", "target_scale_": "f"},
 }

@@ -170,13 +170,14 @@ def test_each_process_reads_its_half_of_every_batch(runs):
         np.testing.assert_allclose(first["maps"] + second["maps"], whole["maps"], rtol=1e-5)
 
 
-def test_lazy_maps_are_read_once_in_all(runs):
+def test_lazy_maps_are_split_between_the_processes(runs):
     one = json.loads((runs[1] / "lazy0.json").read_text())
     parts = [json.loads((runs[2] / f"lazy{rank}.json").read_text()) for rank in (0, 1)]
-    # One pass for the statistics and one epoch: each map read twice by one
-    # process, once in all by two (each its share of both passes).
-    assert one["rows"] == 2 * 64
-    assert parts[0]["rows"] == parts[1]["rows"] == 64
+    # The statistics pass and the epoch's training batches (64 maps each)
+    # are split between the two processes; the BatchNorm recalibration and
+    # the predict-mode score read the same maps in every process.
+    assert one["rows"] >= 2 * 64
+    assert parts[0]["rows"] == parts[1]["rows"] == one["rows"] - 64
     for part in parts:
         np.testing.assert_allclose(part["mean"], one["mean"], rtol=1e-6)
         np.testing.assert_allclose(part["scale"], one["scale"], rtol=1e-6)
