@@ -160,15 +160,15 @@ def cached_laplacian(build, nside, nested_pixels, n_pixels, **kwargs):
 
 
 @functools.lru_cache(maxsize=16)
-def laplacian_hierarchy(nside, pixels_bytes, n_levels, graph, n_neighbours, kernel_width):
-    """:func:`skdeepsphere.graph.laplacian_hierarchy`, kept for the next fits.
+def laplacian_hierarchy(build, nside, pixels_bytes, n_levels, graph, n_neighbours,
+                        kernel_width):
+    """``build(...)``, i.e. :func:`skdeepsphere.graph.laplacian_hierarchy`, kept
+    for the next fits.
 
     The arguments are hashable: ``pixels_bytes`` holds the int64 nested
-    pixels of a partial sky (``None`` for a full sky).
+    pixels of a partial sky (``None`` for a full sky). The builder is passed
+    in, since :mod:`skdeepsphere.graph` uses this module for its disk cache.
     """
-    from . import graph as graph_module
-
     nested_pixels = None if pixels_bytes is None else np.frombuffer(pixels_bytes, np.int64)
-    return graph_module.laplacian_hierarchy(nside, nested_pixels, n_levels, graph=graph,
-                                            n_neighbours=n_neighbours,
-                                            kernel_width=kernel_width)
+    return build(nside, nested_pixels, n_levels, graph=graph, n_neighbours=n_neighbours,
+                 kernel_width=kernel_width)

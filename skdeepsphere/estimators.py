@@ -24,6 +24,7 @@ from skorch.dataset import ValidSplit
 from skorch.utils import Ansi, to_tensor
 
 from . import _cache
+from . import graph as graph_module
 from .distributed import (accelerated_net_class, convert_batch_norm, make_accelerator,
                           raise_together, sharded_channel_statistics)
 from ._dense_targets import dense_labels, dense_values
@@ -561,7 +562,7 @@ class _SphericalCNNBase(BaseEstimator):
             )
         partial = None if self._full_sky() else self.nested_pixels_.tobytes()
         laplacians, _, parents = _cache.laplacian_hierarchy(
-            self.nside_, partial, n_levels, self.graph, self.n_neighbours,
+            graph_module.laplacian_hierarchy, self.nside_, partial, n_levels, self.graph, self.n_neighbours,
             None if self.kernel_width is None else float(self.kernel_width))
         if unet:
             return SphericalUNet(laplacians, parents, self.n_channels_, n_outputs,

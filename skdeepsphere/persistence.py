@@ -319,8 +319,9 @@ def _set_attributes(estimator, scalars, tensors, description, tensor_file):
         for name, size in sizes.items():
             if name in values and len(values[name]) != values[size]:
                 raise ValueError(f"{name} has {len(values[name])} entries, not {size}")
-        if values.get("y_ndim_", 1) not in (1, 2):
-            raise ValueError("y_ndim_ must be 1 or 2")
+        # 1 or 2 for targets per map; 2 or 3 for the U-Net's maps.
+        if values.get("y_ndim_", 1) not in (1, 2, 3):
+            raise ValueError("y_ndim_ must be 1, 2 or 3")
         if "classes_" in values and len(values["classes_"]) < 2:
             raise ValueError("classes_ must hold at least 2 classes")
         order, nested = nested_order(values["nside_"], estimator.pixels, estimator.nest)

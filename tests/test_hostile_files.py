@@ -534,7 +534,7 @@ def test_lmax_beyond_the_resolution_is_an_error(data):
         PowerSpectrumFeatures(lmax=12).fit(X)
     assert PowerSpectrumFeatures(lmax=11).fit(X).transform(X).shape == (16, 12)
     from skdeepsphere.graph import equivariance_error, healpix_weights, normalized_laplacian
-    from skdeepsphere.rotation import random_smooth_maps
+    from skdeepsphere.synthesis import random_smooth_maps
 
     with pytest.raises(ValueError, match="ells must be at most 3 \\* nside - 1 = 11"):
         equivariance_error(normalized_laplacian(healpix_weights(NSIDE)), [12])

@@ -208,7 +208,7 @@ def test_divergence_raises_and_leaves_no_model():
     clf = SphericalCNNClassifier(channels=(4,), max_epochs=3, lr=1e30, device="cpu")
     with pytest.raises(ValueError, match="training diverged: .*Lower the learning rate"):
         clf.fit(X, y)
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         clf.predict_proba(X[:1])
 
 
