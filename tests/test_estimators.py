@@ -248,7 +248,9 @@ CHECKED = dict(channels=(4,), cheb_order=2, max_epochs=2, random_state=0, device
 # over pixels, so the two blob coordinates of these checks, read as the two
 # pixels of a sky, would be interchangeable for it.
 LEARNING_CHECKS = {"check_classifiers_train": dict(architecture="cnn", max_epochs=10, lr=1e-2),
-                   "check_regressors_train": dict(architecture="cnn", max_epochs=10, lr=1e-2)}
+                   "check_regressors_train": dict(architecture="cnn", max_epochs=10, lr=1e-2),
+                   "check_class_weight_classifiers": dict(architecture="cnn", max_epochs=10,
+                                                          lr=1e-2)}
 
 
 @parametrize_with_checks([TabularClassifier(**CHECKED), TabularRegressor(**CHECKED)])
