@@ -222,7 +222,11 @@ def test_bad_input_errors(two_classes):
 def test_device_auto_resolves():
     from skdeepsphere.estimators import resolve_device
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert resolve_device("cuda:1") == "cuda:1"
+    if torch.cuda.is_available() and torch.cuda.device_count() >= 2:
+        assert resolve_device("cuda:1") == "cuda:1"
+    else:  # a GPU this machine lacks fails at once, not inside torch
+        with pytest.raises(ValueError, match="device='cuda:1' but torch sees"):
+            resolve_device("cuda:1")
 
 
 # sklearn's generic checks feed small random tabular data (2 to 20 columns).
