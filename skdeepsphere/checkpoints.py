@@ -69,12 +69,13 @@ def _claim(root):
         raise ValueError(f"cannot create the checkpoint folder {root!r}: {error}") from None
     if not os.path.isdir(root):
         raise ValueError(f"the checkpoint folder {root!r} is not a folder")
+    others = sorted(name for name in os.listdir(root) if not _JSON_TEMPORARY.match(name))
+    # (Listed first: a concurrent fit may claim the folder in between.)
     if os.path.isfile(manifest) and not os.path.islink(manifest):
         saved = read_json(manifest, "skdeepsphere checkpoint manifest")
         if saved.get("format") != _FORMAT or saved.get("written_by") != "skdeepsphere":
             raise invalid(manifest, f"skdeepsphere checkpoint manifest of format {_FORMAT}")
         return
-    others = sorted(name for name in os.listdir(root) if not _JSON_TEMPORARY.match(name))
     if others:
         shown = ", ".join(repr(name) for name in others[:5])
         raise ValueError(
