@@ -13,16 +13,19 @@ caches); the table shows the best times, seconds per map, and the ratios:
 ``x anafast`` (a transformer's time per map over one anafast call) and
 ``n_jobs speed-up`` (the default's time over the workers'; above 1 means the
 workers are faster). The first, cold call with workers (their start
-included) is printed too. On a machine shared with other jobs the medians
+included) is printed too, and the default loop with healpy limited to one
+OpenMP thread (``threadpoolctl``), with its speed-up over the default. On a machine shared with other jobs the medians
 are noisy; compare the best times, and the load average printed with them.
 """
 
 import argparse
+import copy
 import os
 import time
 
 import healpy as hp
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from skdeepsphere import (
     HistogramFeatures,
@@ -54,9 +57,11 @@ def transformers(nside):
     return {
         "HistogramFeatures": HistogramFeatures(bins=20),
         "PowerSpectrumFeatures": PowerSpectrumFeatures(n_bins=20),
-        "MultiScaleHistogramFeatures": MultiScaleHistogramFeatures(fwhm),
-        "PeakCountFeatures": PeakCountFeatures(fwhm),
-        "MinkowskiFunctionalFeatures": MinkowskiFunctionalFeatures(fwhm),
+        # standardize="map": fit needs no pass over the maps; transform
+        # costs the same as with "train".
+        "MultiScaleHistogramFeatures": MultiScaleHistogramFeatures(fwhm, standardize="map"),
+        "PeakCountFeatures": PeakCountFeatures(fwhm, standardize="map"),
+        "MinkowskiFunctionalFeatures": MinkowskiFunctionalFeatures(fwhm, standardize="map"),
     }
 
 
@@ -98,34 +103,44 @@ def main():
         serial.transform(maps)
         parallel = None
         if "n_jobs" in serial.get_params():  # HistogramFeatures is plain numpy
-            parallel = type(serial)(**{**serial.get_params(), "n_jobs": args.n_jobs})
-            parallel.fit(maps)
+            parallel = copy.deepcopy(serial).set_params(n_jobs=args.n_jobs)
             cold[name] = timed(lambda: parallel.transform(maps))  # starts the workers
         variants[name] = {"serial": serial, "parallel": parallel}
+    kinds = ("serial", "parallel", "one_thread")
     times = {"anafast": []}
-    times.update({(name, kind): [] for name in variants for kind in ("serial", "parallel")})
+    times.update({(name, kind): [] for name in variants for kind in kinds})
     for _ in range(args.repeat):
         times["anafast"].append(timed(anafast_loop))
         for name, pair in variants.items():
             for kind, transformer in pair.items():
                 if transformer is not None:
                     times[name, kind].append(timed(lambda: transformer.transform(maps)))
+            # The default loop again, healpy limited to one OpenMP thread.
+            with threadpool_limits(1, user_api="openmp"):
+                times[name, "one_thread"].append(timed(lambda: pair["serial"].transform(maps)))
     anafast = min(times["anafast"]) / n
     print(f"healpy.anafast(iter=0), plain loop: {anafast:.3f} s/map")
     print(
         f"{'transformer':29s} {'n_jobs=None':>12s} {'x anafast':>9s} "
-        f"{f'n_jobs={args.n_jobs}':>10s} {'n_jobs speed-up':>15s} {'cold start':>10s}"
+        f"{f'n_jobs={args.n_jobs}':>10s} {'n_jobs speed-up':>26s} {'cold start':>10s} "
+        f"{'1 OpenMP thread':>16s}"
     )
     for name in variants:
         serial = min(times[name, "serial"]) / n
+        one_thread = min(times[name, "one_thread"]) / n
+        threads = f"{one_thread:8.3f} s (x{serial / one_thread:.2f})"
         if not times[name, "parallel"]:
-            print(f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f}   (no n_jobs)")
+            print(
+                f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} "
+                f"{'(no n_jobs)':>10s} {'':>26s} {'':>10s} {threads:>16s}"
+            )
             continue
         parallel = min(times[name, "parallel"]) / n
         verdict = "workers faster" if parallel < serial else "workers SLOWER"
         print(
             f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} {parallel:8.3f} s "
-            f"{serial / parallel:9.2f} ({verdict}) {cold[name] / n:8.3f} s",
+            f"{serial / parallel:9.2f} ({verdict:>14s}) {cold[name] / n:8.3f} s "
+            f"{threads:>16s}",
             flush=True,
         )
     print(f"load average at end {os.getloadavg()[0]:.1f}")

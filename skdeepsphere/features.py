@@ -1342,8 +1342,9 @@ class PeakCountFeatures(_SmoothedMapFeatures):
     """Counts of the peaks of a map smoothed at several scales, by height.
 
     A peak is a local maximum of the smoothed map: a pixel strictly higher
-    than each of its 8 (at 8 corners of the HEALPix grid, 7) neighbours
-    (:func:`healpy.get_all_neighbours`). The peaks of each smoothed map are
+    than each of its HEALPix neighbours (:func:`healpy.get_all_neighbours`:
+    8, or 7 for the 24 pixels at the corners where only three base pixels
+    meet). The peaks of each smoothed map are
     counted in bins of height; with ``standardize="train"`` the heights are
     in units of the standard deviation of the smoothed training maps, a
     signal-to-noise ratio for noise-dominated maps. Peak counts are the
