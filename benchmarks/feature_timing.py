@@ -1,7 +1,7 @@
 """Time the feature transformers on full-sky maps, next to healpy.anafast.
 
 Usage: python benchmarks/feature_timing.py [--nside 256] [--n-maps 4]
-       [--repeat 3] [--n-jobs 2]
+       [--repeat 3] [--n-jobs 2] [--one-thread] [--only NAME ...]
 
 For each transformer, ``transform`` of ``--n-maps`` full-sky maps is timed
 with the default ``n_jobs=None`` (the maps one after the other in this
@@ -13,8 +13,9 @@ caches); the table shows the best times, seconds per map, and the ratios:
 ``x anafast`` (a transformer's time per map over one anafast call) and
 ``n_jobs speed-up`` (the default's time over the workers'; above 1 means the
 workers are faster). The first, cold call with workers (their start
-included) is printed too, and the default loop with healpy limited to one
-OpenMP thread (``threadpoolctl``), with its speed-up over the default. On a machine shared with other jobs the medians
+included) is printed too, and with ``--one-thread`` the default loop with
+healpy limited to one OpenMP thread (``threadpoolctl``), with its speed-up
+over the default. On a machine shared with other jobs the medians
 are noisy; compare the best times, and the load average printed with them.
 """
 
@@ -78,6 +79,11 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="names of the transformers to time")
+    parser.add_argument(
+        "--one-thread",
+        action="store_true",
+        help="also time the default loop with healpy limited to one OpenMP thread",
+    )
     args = parser.parse_args()
     maps = gaussian_maps(args.nside, args.n_maps)
     n = len(maps)
@@ -107,6 +113,7 @@ def main():
             cold[name] = timed(lambda: parallel.transform(maps))  # starts the workers
         variants[name] = {"serial": serial, "parallel": parallel}
     kinds = ("serial", "parallel", "one_thread")
+    one_thread_too = args.one_thread
     times = {"anafast": []}
     times.update({(name, kind): [] for name in variants for kind in kinds})
     for _ in range(args.repeat):
@@ -115,6 +122,8 @@ def main():
             for kind, transformer in pair.items():
                 if transformer is not None:
                     times[name, kind].append(timed(lambda: transformer.transform(maps)))
+            if not one_thread_too:
+                continue
             # The default loop again, healpy limited to one OpenMP thread.
             with threadpool_limits(1, user_api="openmp"):
                 times[name, "one_thread"].append(timed(lambda: pair["serial"].transform(maps)))
@@ -127,8 +136,10 @@ def main():
     )
     for name in variants:
         serial = min(times[name, "serial"]) / n
-        one_thread = min(times[name, "one_thread"]) / n
-        threads = f"{one_thread:8.3f} s (x{serial / one_thread:.2f})"
+        threads = ""
+        if times[name, "one_thread"]:
+            one_thread = min(times[name, "one_thread"]) / n
+            threads = f"{one_thread:8.3f} s (x{serial / one_thread:.2f})"
         if not times[name, "parallel"]:
             print(
                 f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} "

@@ -777,6 +777,16 @@ def test_memmap_parallel_pandas_and_pickle(transformer, tmp_path, monkeypatch):
         ({"bins": [0.0, 2.0, 1.0]}, np.zeros((2, 192)), "increasing"),
         ({}, np.zeros((2, 100)), "not a full HEALPix sky"),
         ({"nside": 4, "pixels": np.arange(10)}, np.zeros((2, 12)), "`pixels` lists 10"),
+        (
+            {"nside": 4, "pixels": np.arange(10), "fwhm": (0, 3000)},
+            np.zeros((2, 10)),
+            "fwhm=3000 arcmin: use smaller beams",
+        ),
+        (
+            {"nside": 4, "pixels": np.arange(10), "fwhm": (0, 3000)},
+            np.zeros((2, 10)),
+            "fwhm=3000 arcmin: use smaller beams",
+        ),
         ({}, np.full((2, 192), hp.UNSEEN), "ignore_masked=True"),
         ({"ignore_masked": True}, np.full((2, 192), np.nan), "no observed pixel"),
     ],
