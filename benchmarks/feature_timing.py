@@ -11,12 +11,15 @@ over the same maps. The variants are run interleaved, ``--repeat`` times,
 after one warm-up call each (which starts joblib's workers and fills the
 caches); the table shows the best times, seconds per map, and the ratios:
 ``x anafast`` (a transformer's time per map over one anafast call) and
-``n_jobs speed-up`` (the default's time over the workers'; above 1 means the
-workers are faster). The first, cold call with workers (their start
-included) is printed too, and with ``--one-thread`` the default loop with
-healpy limited to one OpenMP thread (``threadpoolctl``), with its speed-up
-over the default. On a machine shared with other jobs the medians
-are noisy; compare the best times, and the load average printed with them.
+``n_jobs speed-up`` (the default's time over the workers'; above 1 means
+the workers are faster; "same loop" when the maps take less than
+``skdeepsphere.features.MIN_PARALLEL_SECONDS`` and no worker is started:
+both columns then time the same code, and their ratio shows the noise).
+The first, cold call with workers (their start included) is printed too,
+and with ``--one-thread`` the default loop with healpy limited to one
+OpenMP thread (``threadpoolctl``), with its speed-up over the default. On a
+machine shared with other jobs the times are noisy: only the best of the
+repetitions is shown, with the load average.
 """
 
 import argparse
@@ -34,6 +37,7 @@ from skdeepsphere import (
     MultiScaleHistogramFeatures,
     PeakCountFeatures,
     PowerSpectrumFeatures,
+    features,
 )
 
 
@@ -148,6 +152,8 @@ def main():
             continue
         parallel = min(times[name, "parallel"]) / n
         verdict = "workers faster" if parallel < serial else "workers SLOWER"
+        if serial * (n - 1) < features.MIN_PARALLEL_SECONDS:
+            verdict = "same loop"  # too little work: no worker was started
         print(
             f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} {parallel:8.3f} s "
             f"{serial / parallel:9.2f} ({verdict:>14s}) {cold[name] / n:8.3f} s "
