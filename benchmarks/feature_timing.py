@@ -1,7 +1,7 @@
 """Time the feature transformers on full-sky maps, next to healpy.anafast.
 
 Usage: python benchmarks/feature_timing.py [--nside 256] [--n-maps 4]
-       [--repeat 3] [--n-jobs 2]
+       [--repeat 3] [--n-jobs 2] [--one-thread] [--only NAME ...]
 
 For each transformer, ``transform`` of ``--n-maps`` full-sky maps is timed
 with the default ``n_jobs=None`` (the maps one after the other in this
@@ -11,18 +11,25 @@ over the same maps. The variants are run interleaved, ``--repeat`` times,
 after one warm-up call each (which starts joblib's workers and fills the
 caches); the table shows the best times, seconds per map, and the ratios:
 ``x anafast`` (a transformer's time per map over one anafast call) and
-``n_jobs speed-up`` (the default's time over the workers'; above 1 means the
-workers are faster). The first, cold call with workers (their start
-included) is printed too. On a machine shared with other jobs the medians
-are noisy; compare the best times, and the load average printed with them.
+``n_jobs speed-up`` (the default's time over the workers'; above 1 means
+the workers are faster; "same loop" when the maps take less than
+``skdeepsphere.features.MIN_PARALLEL_SECONDS`` and no worker is started:
+both columns then time the same code, and their ratio shows the noise).
+The first, cold call with workers (their start included) is printed too,
+and with ``--one-thread`` the default loop with healpy limited to one
+OpenMP thread (``threadpoolctl``), with its speed-up over the default. On a
+machine shared with other jobs the times are noisy: only the best of the
+repetitions is shown, with the load average.
 """
 
 import argparse
+import copy
 import os
 import time
 
 import healpy as hp
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from skdeepsphere import (
     HistogramFeatures,
@@ -30,6 +37,7 @@ from skdeepsphere import (
     MultiScaleHistogramFeatures,
     PeakCountFeatures,
     PowerSpectrumFeatures,
+    features,
 )
 
 
@@ -54,9 +62,11 @@ def transformers(nside):
     return {
         "HistogramFeatures": HistogramFeatures(bins=20),
         "PowerSpectrumFeatures": PowerSpectrumFeatures(n_bins=20),
-        "MultiScaleHistogramFeatures": MultiScaleHistogramFeatures(fwhm),
-        "PeakCountFeatures": PeakCountFeatures(fwhm),
-        "MinkowskiFunctionalFeatures": MinkowskiFunctionalFeatures(fwhm),
+        # standardize="map": fit needs no pass over the maps; transform
+        # costs the same as with "train".
+        "MultiScaleHistogramFeatures": MultiScaleHistogramFeatures(fwhm, standardize="map"),
+        "PeakCountFeatures": PeakCountFeatures(fwhm, standardize="map"),
+        "MinkowskiFunctionalFeatures": MinkowskiFunctionalFeatures(fwhm, standardize="map"),
     }
 
 
@@ -73,6 +83,11 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="names of the transformers to time")
+    parser.add_argument(
+        "--one-thread",
+        action="store_true",
+        help="also time the default loop with healpy limited to one OpenMP thread",
+    )
     args = parser.parse_args()
     maps = gaussian_maps(args.nside, args.n_maps)
     n = len(maps)
@@ -98,34 +113,51 @@ def main():
         serial.transform(maps)
         parallel = None
         if "n_jobs" in serial.get_params():  # HistogramFeatures is plain numpy
-            parallel = type(serial)(**{**serial.get_params(), "n_jobs": args.n_jobs})
-            parallel.fit(maps)
+            parallel = copy.deepcopy(serial).set_params(n_jobs=args.n_jobs)
             cold[name] = timed(lambda: parallel.transform(maps))  # starts the workers
         variants[name] = {"serial": serial, "parallel": parallel}
+    kinds = ("serial", "parallel", "one_thread")
+    one_thread_too = args.one_thread
     times = {"anafast": []}
-    times.update({(name, kind): [] for name in variants for kind in ("serial", "parallel")})
+    times.update({(name, kind): [] for name in variants for kind in kinds})
     for _ in range(args.repeat):
         times["anafast"].append(timed(anafast_loop))
         for name, pair in variants.items():
             for kind, transformer in pair.items():
                 if transformer is not None:
                     times[name, kind].append(timed(lambda: transformer.transform(maps)))
+            if not one_thread_too:
+                continue
+            # The default loop again, healpy limited to one OpenMP thread.
+            with threadpool_limits(1, user_api="openmp"):
+                times[name, "one_thread"].append(timed(lambda: pair["serial"].transform(maps)))
     anafast = min(times["anafast"]) / n
     print(f"healpy.anafast(iter=0), plain loop: {anafast:.3f} s/map")
     print(
         f"{'transformer':29s} {'n_jobs=None':>12s} {'x anafast':>9s} "
-        f"{f'n_jobs={args.n_jobs}':>10s} {'n_jobs speed-up':>15s} {'cold start':>10s}"
+        f"{f'n_jobs={args.n_jobs}':>10s} {'n_jobs speed-up':>26s} {'cold start':>10s} "
+        f"{'1 OpenMP thread':>16s}"
     )
     for name in variants:
         serial = min(times[name, "serial"]) / n
+        threads = ""
+        if times[name, "one_thread"]:
+            one_thread = min(times[name, "one_thread"]) / n
+            threads = f"{one_thread:8.3f} s (x{serial / one_thread:.2f})"
         if not times[name, "parallel"]:
-            print(f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f}   (no n_jobs)")
+            print(
+                f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} "
+                f"{'(no n_jobs)':>10s} {'':>26s} {'':>10s} {threads:>16s}"
+            )
             continue
         parallel = min(times[name, "parallel"]) / n
         verdict = "workers faster" if parallel < serial else "workers SLOWER"
+        if serial * (n - 1) < features.MIN_PARALLEL_SECONDS:
+            verdict = "same loop"  # too little work: no worker was started
         print(
             f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} {parallel:8.3f} s "
-            f"{serial / parallel:9.2f} ({verdict}) {cold[name] / n:8.3f} s",
+            f"{serial / parallel:9.2f} ({verdict:>14s}) {cold[name] / n:8.3f} s "
+            f"{threads:>16s}",
             flush=True,
         )
     print(f"load average at end {os.getloadavg()[0]:.1f}")

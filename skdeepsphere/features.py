@@ -861,6 +861,11 @@ def _fields(full_sky, kind, setup):
     ]
 
 
+def _binned(values, edges, clip):
+    """Histogram of a 1-D array over ``edges`` (see :func:`_histograms`)."""
+    return _histograms(values[None], np.zeros((1, values.size), dtype=bool), edges, clip)[0]
+
+
 def _smoothed_statistics(values, masked, kind, setup):
     """Statistics of one map (all channels), shape (n_channels, n_scales, ...).
 
@@ -889,31 +894,21 @@ def _smoothed_statistics(values, masked, kind, setup):
                 per_scale.append([u.size, u.sum(), np.sum(u**2)])
                 continue
             if setup["standardize"] == "map":
-                loc, scale = u.mean(), u.std()
+                loc, scale = (u.mean(), u.std()) if u.size else (0.0, 1.0)
                 scale = scale if scale > 0 else 1.0
             else:
                 loc, scale = setup["loc"][c, s], setup["scale"][c, s]
             edges = setup["bin_edges"][c, s]
             if kind == "histogram":
-                counts = _histograms(
-                    ((u - loc) / scale)[None], np.zeros((1, u.size), dtype=bool),
-                    edges, setup["clip"],
-                )[0]
+                counts = _binned((u - loc) / scale, edges, setup["clip"])
                 if setup["density"]:
                     total = counts.sum()
                     counts = counts / (total * np.diff(edges)) if total > 0 else counts
                 per_scale.append(counts)
             elif kind == "peaks":
-                heights = _multiscale.peak_heights(
-                    field[0], observed, kept[s], _multiscale.ring_neighbours(setup["nside"])
-                )
-                heights = (heights - loc) / scale
-                per_scale.append(
-                    _histograms(
-                        heights[None], np.zeros((1, heights.size), dtype=bool),
-                        edges, setup["clip"],
-                    )[0]
-                )
+                neighbours = _multiscale.ring_neighbours(setup["nside"])
+                heights = _multiscale.peak_heights(field[0], observed, kept[s], neighbours)
+                per_scale.append(_binned((heights - loc) / scale, edges, setup["clip"]))
             else:
                 standardized = [(field[0] - loc) / scale] + [d / scale for d in field[1:]]
                 per_scale.append(
@@ -1006,7 +1001,6 @@ class _SmoothedMapFeatures(TransformerMixin, BaseEstimator):
             "mask_tolerance": self.mask_tolerance,
             "ring_pixels": self._ring_pixels,
             "kept": self._kept,
-            "minkowski": self._band_limited,
             "standardize": standardize,
             "loc": getattr(self, "loc_", np.zeros((n_channels, n_scales))),
             "scale": getattr(self, "scale_", np.ones((n_channels, n_scales))),
@@ -1069,6 +1063,13 @@ class _SmoothedMapFeatures(TransformerMixin, BaseEstimator):
             self.iter,
             self.mask_tolerance,
         )
+        empty = ~self._kept.any(axis=1)
+        if empty.any():
+            raise ValueError(
+                f"no observed pixel lies far enough from the unobserved ones at "
+                f"fwhm={self.fwhm_[empty][0]:g} arcmin: use smaller beams or a "
+                "larger mask_tolerance"
+            )
         for name in ("loc_", "scale_", "bin_edges_"):
             self.__dict__.pop(name, None)  # a previous fit's state
 
@@ -1362,8 +1363,9 @@ class PeakCountFeatures(_SmoothedMapFeatures):
     """Counts of the peaks of a map smoothed at several scales, by height.
 
     A peak is a local maximum of the smoothed map: a pixel strictly higher
-    than each of its 8 (at 8 corners of the HEALPix grid, 7) neighbours
-    (:func:`healpy.get_all_neighbours`). The peaks of each smoothed map are
+    than each of its HEALPix neighbours (:func:`healpy.get_all_neighbours`:
+    8, or 7 for the 24 pixels at the corners where only three base pixels
+    meet). The peaks of each smoothed map are
     counted in bins of height; with ``standardize="train"`` the heights are
     in units of the standard deviation of the smoothed training maps, a
     signal-to-noise ratio for noise-dominated maps. Peak counts are the

@@ -25,7 +25,7 @@ from skdeepsphere import (
     PowerSpectrumFeatures,
     streaming,
 )
-from skdeepsphere import features
+from skdeepsphere import _multiscale, features
 from skdeepsphere.healpix import patch_pixels
 from tabular import (
     TabularMinkowskiFunctionalFeatures,
@@ -348,7 +348,16 @@ def test_power_spectrum_invalid_input(params, X, match):
         PowerSpectrumFeatures(**params).fit(X)
 
 
-@pytest.mark.parametrize("transformer", [HistogramFeatures(), PowerSpectrumFeatures()])
+@pytest.mark.parametrize(
+    "transformer",
+    [
+        HistogramFeatures(),
+        PowerSpectrumFeatures(),
+        MultiScaleHistogramFeatures(),
+        PeakCountFeatures(),
+        MinkowskiFunctionalFeatures(),
+    ],
+)
 def test_maps_must_match_fit(transformer):
     transformer.fit(white_maps(4, n_maps=2, n_channels=2))
     with pytest.raises(ValueError, match="X has 768 features, but .* expecting 192"):
@@ -633,6 +642,45 @@ def test_minkowski_functionals_match_gaussian_expectation():
     assert np.all(np.abs(expected[1:, 2:-2]) > 10 * error[1:, 2:-2])
 
 
+def test_gradient_and_covariant_hessian_match_finite_differences():
+    # A band-limited field in closed form (a polynomial in x, y, z of degree
+    # 3), differentiated numerically in (theta, phi) and made covariant by
+    # hand: H_tt = u_tt, H_pp = u_pp / sin^2 + cot u_t,
+    # H_tp = (u_tp - cot u_p) / sin, in the orthonormal frame.
+    def field(theta, phi):
+        x, y, z = np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)
+        return x * z + 2 * x * y + 0.5 * y + 0.3 * z**2 + x * y * z
+
+    nside, lmax, h = 16, 8, 1e-4
+    theta, phi = hp.pix2ang(nside, np.arange(hp.nside2npix(nside)))
+    u = field(theta, phi)
+    alm = hp.map2alm(u, lmax=lmax, iter=10)
+    derivatives = _multiscale.field_derivatives(alm, nside, lmax, None)
+
+    def shifted(dt, dp):
+        return field(theta + dt * h, phi + dp * h)
+
+    u_t = (shifted(1, 0) - shifted(-1, 0)) / (2 * h)
+    u_p = (shifted(0, 1) - shifted(0, -1)) / (2 * h)
+    u_tt = (shifted(1, 0) - 2 * u + shifted(-1, 0)) / h**2
+    u_pp = (shifted(0, 1) - 2 * u + shifted(0, -1)) / h**2
+    u_tp = (shifted(1, 1) - shifted(1, -1) - shifted(-1, 1) + shifted(-1, -1)) / (4 * h**2)
+    sin, cot = np.sin(theta), 1 / np.tan(theta)
+    expected = [
+        u,
+        u_t,
+        u_p / sin,
+        u_tt,
+        u_pp / sin**2 + cot * u_t,
+        (u_tp - cot * u_p) / sin,
+    ]
+    away_from_poles = sin > 0.2
+    for computed, reference in zip(derivatives, expected):
+        np.testing.assert_allclose(
+            computed[away_from_poles], reference[away_from_poles], atol=2e-4
+        )
+
+
 @pytest.mark.parametrize("standardize", [None, "train"])
 def test_minkowski_v0_is_a_pixel_count(standardize):
     nside, fwhm = 16, (0, 400)
@@ -651,6 +699,33 @@ def test_minkowski_v0_is_a_pixel_count(standardize):
             centres = (edges[:-1] + edges[1:]) / 2
             above = [sum(1 for x in field if x > c) / field.size for c in centres]
             np.testing.assert_allclose(row[s, 0], above)
+
+
+def test_smoothed_histograms_separate_what_the_plain_histogram_cannot():
+    # Gaussian maps with equal pixel variance but different correlation
+    # lengths: their one-point distributions are the same, so the plain
+    # histogram is at chance; smoothed, the correlated maps keep more
+    # variance. Cross-validation must pick a smoothed scale.
+    nside, lmax, n_maps = 16, 47, 40
+    ell = np.arange(lmax + 1)
+    spectra = [np.exp(-ell / 4.0), np.ones(lmax + 1)]
+    variance = [np.sum((2 * ell + 1) * cl) for cl in spectra]
+    maps = np.concatenate(
+        [gaussian_maps(cl / v, nside, n_maps, seed=i) for i, (cl, v) in enumerate(zip(spectra, variance))]
+    )
+    labels = np.repeat([0, 1], n_maps)
+    train = np.arange(2 * n_maps) % 2 == 0
+    cv = StratifiedKFold(3)
+    smoothed_search = GridSearchCV(
+        make_pipeline(MultiScaleHistogramFeatures(bins=8), StandardScaler(), SVC(kernel="linear")),
+        {"multiscalehistogramfeatures__fwhm": [(0.0,), (0.0, 600.0)]},
+        cv=cv,
+    ).fit(maps[train], labels[train])
+    plain = make_pipeline(HistogramFeatures(8), StandardScaler(), SVC(kernel="linear"))
+    plain.fit(maps[train], labels[train])
+    assert smoothed_search.best_params_["multiscalehistogramfeatures__fwhm"] == (0.0, 600.0)
+    assert smoothed_search.score(maps[~train], labels[~train]) >= 0.9
+    assert plain.score(maps[~train], labels[~train]) <= 0.75
 
 
 # Geometry, channels, streaming and scikit-learn ------------------------------
@@ -724,6 +799,16 @@ def test_memmap_parallel_pandas_and_pickle(transformer, tmp_path, monkeypatch):
         ({"bins": [0.0, 2.0, 1.0]}, np.zeros((2, 192)), "increasing"),
         ({}, np.zeros((2, 100)), "not a full HEALPix sky"),
         ({"nside": 4, "pixels": np.arange(10)}, np.zeros((2, 12)), "`pixels` lists 10"),
+        (
+            {"nside": 4, "pixels": np.arange(10), "fwhm": (0, 3000)},
+            np.zeros((2, 10)),
+            "fwhm=3000 arcmin: use smaller beams",
+        ),
+        (
+            {"nside": 4, "pixels": np.arange(10), "fwhm": (0, 3000)},
+            np.zeros((2, 10)),
+            "fwhm=3000 arcmin: use smaller beams",
+        ),
         ({}, np.full((2, 192), hp.UNSEEN), "ignore_masked=True"),
         ({"ignore_masked": True}, np.full((2, 192), np.nan), "no observed pixel"),
     ],
