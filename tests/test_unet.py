@@ -1,5 +1,7 @@
 """Spherical U-Net: unpooling, the module, and the estimators' dense targets."""
 
+import doctest
+
 import healpy as hp
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from skdeepsphere.graph import laplacian_hierarchy
 from skdeepsphere.healpix import parent_hierarchy
 from skdeepsphere.metrics import mean_iou
 from skdeepsphere.nn import HealpixPool, HealpixUnpool, MaskedMSELoss, SphericalUNet
+from skdeepsphere.nn import losses, models, pool
 
 NSIDE = 8
 NPIX = hp.nside2npix(NSIDE)
@@ -296,3 +299,9 @@ def test_dense_bad_input(maps):
     with pytest.raises(ValueError, match="are not in class_weight"):
         SphericalCNNClassifier(**{**SMALL, "class_weight": {0: 1.0, 2: 1.0}}).fit(
             maps, (maps > 0).astype(int))
+
+
+@pytest.mark.parametrize("module", [losses, models, pool])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
