@@ -84,9 +84,12 @@ print(f"The U-Net {verdict} the Wiener filter: MSE {mse(unet_maps):.3f} against 
 # ----------------------------------------
 #
 # :math:`r_\ell = C_\ell^{\hat\kappa\kappa} / \sqrt{C_\ell^{\hat\kappa\hat\kappa}
-# C_\ell^{\kappa\kappa}}`, summed over the test maps. A linear filter cannot
-# change :math:`r_\ell` (the Wiener filter's equals the noisy map's); only a
-# non-linear estimate can raise it.
+# C_\ell^{\kappa\kappa}}`, summed over the test maps. An isotropic linear
+# filter multiplies both spectra of a multipole by the same factor and leaves
+# :math:`r_\ell` unchanged, except near the band limit :math:`3 n_{side}`
+# where the pixelisation mixes multipoles: the Wiener filter's
+# :math:`r_\ell` is the noisy map's at low :math:`\ell`. A non-linear
+# estimate can raise it.
 
 ell = np.arange(3 * nside)
 r = {name: cross_correlation_spectrum(y_test, maps)

@@ -1,3 +1,4 @@
+import doctest
 import os
 
 import healpy as hp
@@ -5,6 +6,7 @@ import numpy as np
 import pytest
 
 from skdeepsphere.datasets import cmb_spectrum, make_denoising_maps, make_point_source_maps
+from skdeepsphere.datasets import _dense
 
 
 def test_point_source_labels_are_the_pixels_within_half_the_beam():
@@ -67,3 +69,9 @@ def test_denoising_maps():
     assert np.mean(centred**3) / np.mean(centred**2) ** 1.5 > 0.3
     again, _ = make_denoising_maps(6, 16, noise_level=0.5, random_state=0)
     np.testing.assert_array_equal(noisy, again)
+
+
+@pytest.mark.parametrize("module", [_dense])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,3 +1,4 @@
+import doctest
 import healpy as hp
 import numpy as np
 import pytest
@@ -5,6 +6,7 @@ import pytest
 from skdeepsphere.datasets import make_point_source_maps
 from skdeepsphere.filters import MatchedFilterSegmenter, WienerFilter, _best_threshold
 from skdeepsphere.metrics import mean_iou
+from skdeepsphere import filters
 
 NSIDE = 16
 
@@ -81,3 +83,9 @@ def test_filters_bad_input():
     fitted = WienerFilter().fit(X, X)
     with pytest.raises(ValueError, match="fitted on maps of 768 pixels"):
         fitted.predict(np.zeros((1, 3072)))
+
+
+@pytest.mark.parametrize("module", [filters])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

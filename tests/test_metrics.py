@@ -1,9 +1,11 @@
+import doctest
 import healpy as hp
 import numpy as np
 import pytest
 from sklearn.metrics import jaccard_score, r2_score
 
 from skdeepsphere.metrics import cross_correlation_spectrum, masked_r2_score, mean_iou
+from skdeepsphere import metrics
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])
@@ -89,3 +91,9 @@ def test_detection_rates_count_sources_and_false_detections():
     n = perfect["n_detections"][0]
     assert rates["n_detections"][0] == n + 1
     assert rates["purity"][0] == pytest.approx(n / (n + 1))
+
+
+@pytest.mark.parametrize("module", [metrics])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
