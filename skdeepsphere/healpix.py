@@ -14,6 +14,7 @@ import numbers
 
 import healpy as hp
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = [
     "check_nside",
@@ -143,6 +144,12 @@ def infer_nside(n_pixels, nside=None, pixels=None):
     return nside
 
 
+@validate_params(
+    {"nside": [Interval(numbers.Integral, 1, None, closed="left")],
+     "pixels": ["array-like", None],
+     "nest": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def nested_order(nside, pixels=None, nest=False):
     """Permutation that puts a map's columns in sorted nested order.
 
@@ -185,8 +192,6 @@ def nested_order(nside, pixels=None, nest=False):
     True
     """
     nside = check_nside(nside)
-    if not isinstance(nest, (bool, np.bool_)):
-        raise TypeError(f"nest must be True or False, got {nest!r}")
     npix = hp.nside2npix(nside)
     if pixels is None:
         nested_pixels = np.arange(npix)
@@ -251,6 +256,12 @@ def parent_hierarchy(nested_pixels, n_levels):
     return pixel_sets, parents
 
 
+@validate_params(
+    {"nside": [Interval(numbers.Integral, 1, None, closed="left")],
+     "order": [Interval(numbers.Integral, 1, None, closed="left")],
+     "nest": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def patch_pixels(nside, order, nest=False):
     """Pixels of the ``12 * order**2`` nested square patches of the sphere.
 
