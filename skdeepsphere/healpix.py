@@ -14,7 +14,6 @@ import numbers
 
 import healpy as hp
 import numpy as np
-from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = [
     "check_nside",
@@ -144,12 +143,14 @@ def infer_nside(n_pixels, nside=None, pixels=None):
     return nside
 
 
-@validate_params(
-    {"nside": [Interval(numbers.Integral, 1, None, closed="left")],
-     "pixels": ["array-like", None],
-     "nest": ["boolean"]},
-    prefer_skip_nested_validation=True,
-)
+def _check_nest(nest):
+    # The lowest layer stays free of scikit-learn (see tests/test_conventions.py):
+    # this is validate_params' "boolean" by hand.
+    if not isinstance(nest, (bool, np.bool_)):
+        raise TypeError(f"nest must be True or False, got {nest!r}")
+    return bool(nest)
+
+
 def nested_order(nside, pixels=None, nest=False):
     """Permutation that puts a map's columns in sorted nested order.
 
@@ -192,6 +193,7 @@ def nested_order(nside, pixels=None, nest=False):
     True
     """
     nside = check_nside(nside)
+    nest = _check_nest(nest)
     npix = hp.nside2npix(nside)
     if pixels is None:
         nested_pixels = np.arange(npix)
@@ -256,12 +258,6 @@ def parent_hierarchy(nested_pixels, n_levels):
     return pixel_sets, parents
 
 
-@validate_params(
-    {"nside": [Interval(numbers.Integral, 1, None, closed="left")],
-     "order": [Interval(numbers.Integral, 1, None, closed="left")],
-     "nest": ["boolean"]},
-    prefer_skip_nested_validation=True,
-)
 def patch_pixels(nside, order, nest=False):
     """Pixels of the ``12 * order**2`` nested square patches of the sphere.
 
@@ -292,6 +288,7 @@ def patch_pixels(nside, order, nest=False):
     (48, 4)
     """
     nside = check_nside(nside)
+    nest = _check_nest(nest)
     order = check_nside(order)
     if order > nside:
         raise ValueError(f"order={order} must not exceed nside={nside}")
