@@ -122,7 +122,8 @@ WORD = r"(?<![-\w])order(?![-\w])"
 KEEP = r"(?<!nested )(?<!random )(?<!that )(?<!RING )(?<!NESTED )"
 sub_everywhere(r"\bcheck_order\b", "check_patch_nside")
 sub_in("skdeepsphere/healpix.py", KEEP + WORD, "patch_nside",
-       region=r"(?:@validate_params\((?:(?!\ndef ).)*?\n)?def patch_pixels\(.*?(?=\n(?:def |class |@)|\Z)")
+       region=(r"(?:@validate_params\((?:(?!\ndef ).)*?\n)?def patch_pixels\("
+               r".*?(?=\n(?:def |class |@)|\Z)"))
 sub_in("skdeepsphere/datasets/_patches.py", KEEP + WORD, "patch_nside")
 sub_in("skdeepsphere/datasets/_convergence.py", KEEP + WORD, "patch_nside")
 replace_in("skdeepsphere/demo.py", '"--order"', '"--patch-nside"')
@@ -132,8 +133,8 @@ replace_in("skdeepsphere/demo.py", "(each gives 12 order^2 patches)",
            "(each gives 12 patch_nside^2 patches)")
 sub_in("skdeepsphere/demo.py", r"\bargs\.order\b", "args.patch_nside")
 sub_in("skdeepsphere/demo.py", r"\border=", "patch_nside=")
-replace_in("skdeepsphere/demo.py", 'f"{len(X)} patches of {X.shape[1]} pixels (nside={args.nside}, order "',
-           'f"{len(X)} patches of {X.shape[1]} pixels (nside={args.nside}, patch_nside "')
+replace_in("skdeepsphere/demo.py", "pixels (nside={args.nside}, order \"",
+           "pixels (nside={args.nside}, patch_nside \"")
 replace_in("tests/test_demo.py", '"--order"', '"--patch-nside"')
 for relative in ["README.md", "tests/test_datasets.py", "tests/test_validation.py",
                  "tests/test_estimators.py", "tests/test_features.py", "docs/user_guide.rst",
@@ -155,16 +156,40 @@ for old, new in [("nside, order, n_maps", "nside, patch_nside, n_maps"),
                  ("hp.boundaries(order,", "hp.boundaries(patch_nside,"),
                  ("hp.pix2ang(order,", "hp.pix2ang(patch_nside,"),
                  ("all patches of an order have", "all patches of one patch_nside have"),
-                 ('f"Patches of order {order}', 'f"Patches at patch_nside={patch_nside}')]:
+                 ('f"Patches of order {order}',
+                  'f"Patches at patch_nside={patch_nside}')]:
     replace_in("examples/plot_partial_sky_noise.py", old, new)
 for old, new in [("``12 order²``", "``12 patch_nside²``"),
-                 ("at resolution ``order`` (1, 2 or 4", "at resolution ``patch_nside`` (1, 2 or 4"),
+                 ("at resolution ``order`` (1, 2 or 4",
+                  "at resolution ``patch_nside`` (1, 2 or 4"),
                  ("The NESTED patches of order 1 (12 patches) and order 2",
                   "The NESTED patches of patch_nside 1 (12 patches) and patch_nside 2"),
                  ("for i, order in enumerate([1, 2]):", "for i, patch_nside in enumerate([1, 2]):"),
                  ("patch_pixels(nside, order)", "patch_pixels(nside, patch_nside)"),
                  ('title=f"order {order}:', 'title=f"patch_nside {patch_nside}:')]:
     replace_in("docs/user_guide.rst", old, new)
+
+# -- lines the renames made longer than 100 characters -----------------------
+replace_in("skdeepsphere/demo.py",
+           "make_convergence_maps(args.n_maps, args.nside, patch_nside=args.patch_nside,\n"
+           "                                               random_state=args.seed)",
+           "make_convergence_maps(\n        args.n_maps, args.nside, patch_nside=args.patch_nside,"
+           " random_state=args.seed)")
+replace_in("skdeepsphere/graph.py",
+           ">>> from skdeepsphere.graph import healpix_weights, normalized_laplacian, "
+           "estimate_max_eigenvalue",
+           ">>> from skdeepsphere.graph import (healpix_weights, normalized_laplacian,\n"
+           "    ...                                 estimate_max_eigenvalue)")
+replace_in("skdeepsphere/graph.py",
+           '    diagonal = sparse.identity(n, dtype=np.float32, format="csr") * '
+           "np.float32(2.0 / max_eigenvalue - 1)",
+           "    diagonal = (sparse.identity(n, dtype=np.float32, format=\"csr\")\n"
+           "                * np.float32(2.0 / max_eigenvalue - 1))")
+replace_in("skdeepsphere/graph.py",
+           ">>> from skdeepsphere.graph import harmonic_equivariance_error, healpix_weights, "
+           "normalized_laplacian",
+           ">>> from skdeepsphere.graph import (harmonic_equivariance_error, healpix_weights,\n"
+           "    ...                                 normalized_laplacian)")
 
 # -- estimator parameters grouped by topic ------------------------------------
 TOPICS = [
