@@ -155,6 +155,14 @@ def infer_nside(n_pixels, nside=None, pixels=None):
     return nside
 
 
+def _check_nest(nest):
+    # The lowest layer stays free of scikit-learn (see tests/test_conventions.py):
+    # this is validate_params' "boolean" by hand.
+    if not isinstance(nest, (bool, np.bool_)):
+        raise TypeError(f"nest must be True or False, got {nest!r}")
+    return bool(nest)
+
+
 def nested_order(nside, pixels=None, nest=False):
     """Permutation that puts a map's columns in sorted nested order.
 
@@ -198,8 +206,7 @@ def nested_order(nside, pixels=None, nest=False):
     True
     """
     nside = check_nside(nside)
-    if not isinstance(nest, (bool, np.bool_)):
-        raise TypeError(f"nest must be True or False, got {nest!r}")
+    nest = _check_nest(nest)
     npix = hp.nside2npix(nside)
     if pixels is None:
         nested_pixels = np.arange(npix)
@@ -295,6 +302,7 @@ def patch_pixels(nside, order, nest=False):
     (48, 4)
     """
     nside = check_nside(nside)
+    nest = _check_nest(nest)
     order = check_nside(order)
     if order > nside:
         raise ValueError(f"order={order} must not exceed nside={nside}")

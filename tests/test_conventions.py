@@ -68,11 +68,13 @@ LAYERS = [
 LAYER = {module: index for index, modules in enumerate(LAYERS) for module in modules}
 
 
-def package_imports(path):
-    """Top-level skdeepsphere modules that the file at ``path`` imports."""
+def package_imports(path, module_level=False):
+    """Top-level skdeepsphere modules that the file at ``path`` imports
+    (``module_level``: only at import time, not inside functions)."""
     inside = path.relative_to(PACKAGE).parts
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for node in tree.body if module_level else ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level:
             base = list(inside[:-1])[:len(inside) - node.level]
             parts = base + (node.module.split(".") if node.module else [])
@@ -89,14 +91,14 @@ def package_imports(path):
     return found
 
 
-def import_graph():
+def import_graph(module_level=False):
     graph = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         parts = path.relative_to(PACKAGE).parts
         if parts == ("__init__.py",):
             continue  # the public API re-exports everything
         top = parts[0].removesuffix(".py")
-        graph.setdefault(top, set()).update(package_imports(path) - {top})
+        graph.setdefault(top, set()).update(package_imports(path, module_level) - {top})
     return graph
 
 
@@ -110,7 +112,9 @@ def test_imports_go_down_the_layers():
 
 
 def test_import_graph_has_no_cycles():
-    graph = import_graph()
+    """No import-time cycle, also among modules the layers do not list yet
+    (an import inside a function, run on demand, is checked by the layers)."""
+    graph = import_graph(module_level=True)
     state = {}
 
     def visit(module, path):
@@ -128,12 +132,12 @@ def test_import_graph_has_no_cycles():
 
 @pytest.mark.parametrize("module, forbidden", [
     ("healpix", "torch"), ("graph", "torch"), ("rotation", "torch"), ("synthesis", "torch"),
-    ("nn", "sklearn"), ("healpix", "sklearn"), ("graph", "sklearn"), ("rotation", "sklearn"),
+    ("features", "torch"), ("nn", "sklearn"), ("healpix", "sklearn"),
 ])
 def test_low_layers_do_not_import_heavy_frameworks(module, forbidden):
-    """healpix and graph stay free of torch, nn free of scikit-learn, also
-    through the package modules they import (imports inside functions, run
-    on demand, excepted)."""
+    """healpix and graph stay free of torch, nn (and healpix below it) free
+    of scikit-learn, also through the package modules they import (imports
+    inside functions, run on demand, excepted)."""
     graph = import_graph()
     reached, todo = set(), [module]
     while todo:

@@ -168,7 +168,7 @@ def test_unsmoothed_skewness_matches_lognormal_theory(shift):
         ({"noise_level": np.nan}, ValueError, r"'noise_level' .*Got nan"),
         ({"noise_level": "high"}, TypeError, r"'noise_level' .*float .* Got 'high'"),
         ({"smoothing": -0.5}, ValueError, r"'smoothing' .*Got -0.5"),
-        ({"order": 3}, ValueError, r"order must be a power of 2 \(1, 2, 4, \.\.\.\), got 3"),
+        ({"order": 3}, ValueError, r"order must be a power of 2 .*got 3"),
         ({"order": 16}, ValueError, r"order=16 must not exceed nside=8"),
         ({"order": 2.0}, TypeError, r"'order' .*int .* Got 2.0"),
         ({"nest": "yes"}, TypeError, r"'nest' .*must be an instance of 'bool'"),
@@ -457,9 +457,9 @@ def test_patches_keep_channels_and_nan():
 @pytest.mark.parametrize(
     "maps, order, error, match",
     [
-        (np.zeros(768), 3, ValueError, r"order must be a power of 2 \(1, 2, 4, \.\.\.\), got 3"),
+        (np.zeros(768), 3, ValueError, r"order must be a power of 2 .*got 3"),
         (np.zeros(768), 16, ValueError, r"order=16 must not exceed nside=8"),
-        (np.zeros(768), 2.0, TypeError, r"\'order\' parameter of extract_patches must be an int"),
+        (np.zeros(768), 2.0, TypeError, r"'order' .*extract_patches must be an int"),
         (np.zeros(700), 2, ValueError, r"700 pixels is not a full HEALPix sky"),
         (np.zeros((1, 1, 1, 768)), 2, ValueError, r"got an array of shape \(1, 1, 1, 768\)"),
     ],
