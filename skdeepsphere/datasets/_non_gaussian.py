@@ -124,10 +124,11 @@ def make_weak_non_gaussian_maps(n_samples=300, *, nside=64, non_gaussianity=0.1,
     # than they save (much more on a loaded machine).
     with threadpool_limits(1 if nside <= 128 else None):
         for i, label in enumerate(y):
-            g = hp.alm2map(gaussian_alm(amplitude), nside, lmax=lmax)
-            # iter=0: both classes are synthesised from these coefficients,
-            # so quadrature errors do not make them differ.
-            alm = hp.map2alm(g + non_gaussianity * (g * g - 1), lmax=lmax, iter=0)
+            # g^2 has power up to 2 lmax: at twice the resolution its
+            # transform is not aliased, so that the coefficients up to lmax
+            # are those of the non-Gaussian field, isotropic like class 0's.
+            g = hp.alm2map(gaussian_alm(amplitude), 2 * nside, lmax=lmax)
+            alm = hp.map2alm(g + non_gaussianity * (g * g - 1), lmax=lmax, iter=1)
             if label == 0:
                 target = _empirical_spectrum(alm, lmax, ell_of_alm, m_of_alm)
                 alm = gaussian_alm(1.0)
