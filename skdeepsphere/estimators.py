@@ -216,7 +216,7 @@ class _DeepSphereNet(NeuralNet):
         # depend on orientation, so they are left out.
         rotation, self.rotation = self.rotation, None
         try:
-            _precise_batch_norm(self.module_, (to_tensor(self.augment(Xi), device=self.device)
+            _precise_batch_norm(self.module_, (self.augment(to_tensor(Xi, device=self.device))
                                                for Xi, _ in batches))
         finally:
             self.rotation = rotation

@@ -4,6 +4,8 @@
   but different non-Gaussian statistics (classification).
 - :func:`make_convergence_regression`: tomographic maps whose statistics
   depend on :math:`\\Omega_m` and :math:`\\sigma_8` (regression).
+- :func:`make_weak_non_gaussian_maps`: Gaussian versus weakly non-Gaussian
+  maps with the same power spectrum (classification beyond the spectrum).
 - :func:`make_spherical_digits`: 2-D digits projected onto the sphere and
   randomly rotated (spherical MNIST).
 - :func:`make_point_source_maps`: CMB maps with point sources and their
@@ -18,6 +20,7 @@ from ._convergence import make_convergence_maps, make_convergence_regression
 from ._dense import cmb_spectrum, make_denoising_maps, make_point_source_maps
 from ._digits import make_spherical_digits
 from ._loaders import load_healpix_maps
+from ._non_gaussian import make_weak_non_gaussian_maps
 from ._patches import extract_patches
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "make_point_source_maps",
     "make_denoising_maps",
     "cmb_spectrum",
+    "make_weak_non_gaussian_maps",
     "load_healpix_maps",
     "extract_patches",
 ]
