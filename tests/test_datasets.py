@@ -1,6 +1,7 @@
 """Tests of skdeepsphere.datasets: generators, FITS loader, patches."""
 
 import doctest
+import os
 
 import healpy as hp
 import numpy as np
@@ -16,16 +17,17 @@ from skdeepsphere import datasets
 from skdeepsphere.datasets import (
     extract_patches,
     load_healpix_maps,
+    load_survey_mask,
     make_convergence_maps,
     make_convergence_regression,
     make_spherical_digits,
 )
-from skdeepsphere.datasets import _convergence, _digits, _loaders, _patches
+from skdeepsphere.datasets import _convergence, _digits, _loaders, _masks, _patches
 from skdeepsphere.features import HistogramFeatures, PowerSpectrumFeatures
 from skdeepsphere.healpix import patch_pixels
 
 
-@pytest.mark.parametrize("module", [_convergence, _digits, _loaders, _patches])
+@pytest.mark.parametrize("module", [_convergence, _digits, _loaders, _masks, _patches])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
@@ -39,6 +41,7 @@ def test_public_api():
             "make_spherical_digits",
             "load_healpix_maps",
             "extract_patches",
+            "load_survey_mask",
         ]
     )
 
@@ -669,3 +672,99 @@ def test_spherical_digits_bad_input():
         make_spherical_digits(np.zeros((1, 2, 2)), nside=8, extent=0)
     with pytest.raises(ValueError, match="power of 2"):
         make_spherical_digits(nside=12)
+
+
+# --- load_survey_mask ----------------------------------------------------------
+
+WMAP_MASK = "/usr/share/healpy/test/data/wmap_temperature_analysis_mask_r9_7yr_v4_udgraded32.fits"
+needs_wmap = pytest.mark.skipif(
+    not os.path.isfile(WMAP_MASK), reason="Debian's healpy-data is not installed"
+)
+
+
+@pytest.mark.parametrize("survey", ["des", "decals"])
+def test_survey_mask_matches_matplotlib_rasterisation(survey):
+    """Pixel centres inside the skyproj outline, against matplotlib's Path."""
+    pytest.importorskip("skyproj")
+    path_module = pytest.importorskip("matplotlib.path")
+    from skyproj.utils import get_datafile
+
+    nside = 32
+    mask = load_survey_mask(survey, nside)
+    lon, lat = hp.pix2ang(nside, np.arange(hp.nside2npix(nside)), lonlat=True)
+    expected = np.zeros_like(mask)
+    data = np.loadtxt(get_datafile(_masks._SKYPROJ_FILES[survey]), ndmin=2)
+    labels = data[:, 2] if data.shape[1] > 2 else np.zeros(len(data))
+    for label in np.unique(labels):
+        vertices = data[labels == label, :2]
+        start = vertices[:, 0].min()
+        points = np.column_stack([(lon - start) % 360 + start, lat])
+        expected |= path_module.Path(vertices).contains_points(points)
+    # pixel centres on an edge (DES has edges along rings of constant
+    # latitude) may go either way: at most 1 % of the footprint
+    assert np.count_nonzero(mask != expected) <= 0.01 * mask.sum()
+    assert mask.sum() > 0.05 * mask.size
+
+
+def test_survey_mask_des_area_and_nest():
+    pytest.importorskip("skyproj")
+    ring = load_survey_mask("des", 64)
+    nested = load_survey_mask("des", 64, nest=True)
+    np.testing.assert_array_equal(nested[hp.ring2nest(64, np.arange(ring.size))], ring)
+    # the DES wide field is about 5,000 deg²
+    area = ring.mean() * 4 * np.pi * (180 / np.pi) ** 2
+    assert 4800 < area < 5300
+
+
+@needs_wmap
+def test_wmap_mask_is_the_file_read_independently():
+    from astropy.io import fits
+
+    with fits.open(WMAP_MASK) as hdus:
+        column = np.asarray(hdus[1].data["I_STOKES"], dtype=float).ravel()
+    np.testing.assert_array_equal(load_survey_mask("wmap", 32), column > 0.5)
+    coarse = load_survey_mask("wmap", 16)
+    np.testing.assert_array_equal(coarse, hp.ud_grade(column, 16) > 0.5)
+    assert 0.55 < column.mean() < 0.7
+
+
+def test_wmap_mask_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="healpy-data"):
+        load_survey_mask("wmap", 32, directory=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"survey": "sdss"}, ValueError, "survey must be one of"),
+        ({"survey": "des", "nside": 12}, ValueError, "nside"),
+        ({"survey": "des", "nest": 1}, TypeError, "nest"),
+        ({"survey": "des", "directory": "."}, ValueError, "directory"),
+    ],
+)
+def test_survey_mask_rejects_bad_arguments(kwargs, error, match):
+    arguments = {"nside": 16, **kwargs}
+    with pytest.raises(error, match=match):
+        load_survey_mask(arguments.pop("survey"), arguments.pop("nside"), **arguments)
+
+
+@pytest.mark.parametrize("survey", ["des", pytest.param("wmap", marks=needs_wmap)])
+def test_estimator_trains_on_an_irregular_footprint(survey):
+    """Partial-sky training from a real mask, not a union of base pixels."""
+    if survey != "wmap":
+        pytest.importorskip("skyproj")
+    from skdeepsphere import SphericalCNNClassifier
+
+    nside = 16
+    pixels = np.flatnonzero(load_survey_mask(survey, nside, nest=True))
+    X, y = make_convergence_maps(4, nside, nest=True, random_state=0)
+    model = SphericalCNNClassifier(
+        nside=nside, pixels=pixels, nest=True, architecture="fcn", channels=(4, 4),
+        max_epochs=1, batch_size=4, random_state=0,
+    ).fit(X[:, pixels], y)
+    assert model.predict(X[:, pixels]).shape == (4,)
+    with threadpool_limits(1, user_api="openmp"):
+        features = PowerSpectrumFeatures(nside=nside, pixels=pixels, nest=True).fit(
+            X[:, pixels]
+        )
+    assert features.transform(X[:, pixels]).shape[0] == 4

@@ -8,11 +8,14 @@
   randomly rotated (spherical MNIST).
 - :func:`load_healpix_maps`: FITS files to an array for the estimators.
 - :func:`extract_patches`: full-sky maps to DeepSphere's nested patches.
+- :func:`load_survey_mask`: real survey footprints (DES, DECaLS, WMAP) as
+  HEALPix masks, for partial-sky training with ``pixels=``.
 """
 
 from ._convergence import make_convergence_maps, make_convergence_regression
 from ._digits import make_spherical_digits
 from ._loaders import load_healpix_maps
+from ._masks import load_survey_mask
 from ._patches import extract_patches
 
 __all__ = [
@@ -21,4 +24,5 @@ __all__ = [
     "make_spherical_digits",
     "load_healpix_maps",
     "extract_patches",
+    "load_survey_mask",
 ]
