@@ -2,6 +2,7 @@
 
 import doctest
 import os
+import sys
 
 import healpy as hp
 import numpy as np
@@ -17,17 +18,18 @@ from skdeepsphere import datasets
 from skdeepsphere.datasets import (
     extract_patches,
     load_healpix_maps,
+    ccl_convergence_spectrum,
     load_survey_mask,
     make_convergence_maps,
     make_convergence_regression,
     make_spherical_digits,
 )
-from skdeepsphere.datasets import _convergence, _digits, _loaders, _masks, _patches
+from skdeepsphere.datasets import _convergence, _digits, _cosmology, _loaders, _masks, _patches
 from skdeepsphere.features import HistogramFeatures, PowerSpectrumFeatures
 from skdeepsphere.healpix import patch_pixels
 
 
-@pytest.mark.parametrize("module", [_convergence, _digits, _loaders, _masks, _patches])
+@pytest.mark.parametrize("module", [_convergence, _cosmology, _digits, _loaders, _masks, _patches])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
@@ -42,6 +44,7 @@ def test_public_api():
             "load_healpix_maps",
             "extract_patches",
             "load_survey_mask",
+            "ccl_convergence_spectrum",
         ]
     )
 
@@ -768,3 +771,92 @@ def test_estimator_trains_on_an_irregular_footprint(survey):
             X[:, pixels]
         )
     assert features.transform(X[:, pixels]).shape[0] == 4
+
+
+# --- spectra="ccl" ---------------------------------------------------------------
+
+
+def test_ccl_spectra_without_pyccl_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyccl", None)  # import pyccl raises
+    with pytest.raises(ImportError, match=r"skdeepsphere\[cosmo\]"):
+        make_convergence_maps(2, 8, spectra="ccl", random_state=0)
+    # the built-in spectra do not need it
+    assert make_convergence_maps(2, 8, random_state=0)[0].shape == (2, 768)
+
+
+def test_ccl_spectra_of_the_paper_cosmologies():
+    """The numbers quoted in make_convergence_maps' docstring."""
+    pytest.importorskip("pyccl")
+    cl0, shift0 = ccl_convergence_spectrum(0.31, 0.82, 1000, transfer_function="eisenstein_hu")
+    cl1, shift1 = ccl_convergence_spectrum(0.26, 0.91, 1000, transfer_function="eisenstein_hu")
+    ratio = cl1 / np.where(cl0 > 0, cl0, 1)
+    assert abs(ratio[2] - 1.38) < 0.01 and abs(ratio[10] - 1.26) < 0.01
+    assert np.all((ratio[100:] > 1.003) & (ratio[100:] < 1.033))
+    assert round(shift0, 3) == 0.045 and round(shift1, 3) == 0.040
+    # S_8 = sigma_8 (Omega_m / 0.3)^0.5 is nearly the same
+    assert abs(0.82 * (0.31 / 0.3) ** 0.5 / (0.91 * (0.26 / 0.3) ** 0.5) - 1) < 0.02
+
+
+def test_ccl_empty_beam_shift_matches_astropy():
+    """|kappa_empty| averaged over n(z), with astropy distances and scipy quad."""
+    pytest.importorskip("pyccl")
+    from astropy.cosmology import FlatLambdaCDM
+    from scipy.integrate import quad
+
+    omega_m, h = 0.31, _cosmology.FIXED_PARAMETERS["h"]
+    cosmo = FlatLambdaCDM(H0=100 * h, Om0=omega_m, Tcmb0=0)
+    z = np.linspace(0.0, 3.0, 61)
+    nz = _cosmology.source_redshift_distribution(z)
+
+    def empty_beam(z_source):
+        chi_s = cosmo.comoving_distance(z_source).value
+
+        def integrand(z_lens):
+            chi = cosmo.comoving_distance(z_lens).value
+            dchi_dz = 299792.458 / cosmo.H(z_lens).value
+            return chi * (chi_s - chi) / chi_s * (1 + z_lens) * dchi_dz
+
+        return 1.5 * omega_m * (100 * h / 299792.458) ** 2 * quad(integrand, 0, z_source)[0]
+
+    expected = np.trapezoid(nz * [empty_beam(zs) if zs > 0 else 0 for zs in z], z) / np.trapezoid(nz, z)
+    _, shift = ccl_convergence_spectrum(omega_m, 0.82, 10, transfer_function="eisenstein_hu")
+    # pyccl includes radiation and massless neutrinos, astropy here does not
+    np.testing.assert_allclose(shift, expected, rtol=0.02)
+
+
+def test_ccl_maps_follow_their_own_spectra():
+    """Class-mean spectra of the ccl maps against pyccl's (per-ell z-scores).
+
+    Up to ell = 2 nside: above, the unsmoothed maps carry power aliased
+    from ell >= 3 nside (documented).
+    """
+    pytest.importorskip("pyccl")
+    nside = 8
+    X, y = make_convergence_maps(200, nside, spectra="ccl", smoothing=0.0, random_state=0)
+    lmax = 2 * nside
+    with threadpool_limits(1, user_api="openmp"):
+        cl = np.array([hp.anafast(m.astype(float), lmax=lmax, iter=0) for m in X])
+    spectra, _ = _convergence._ccl_classes(nside, int(_convergence._BAND_FACTOR * 3 * nside) - 1)
+    scale = 1 / _convergence._pixel_variance(spectra[0])
+    threshold = norm.isf(FALSE_ALARM / (4 * (lmax - 1)))
+    for label in (0, 1):
+        group = cl[y == label, 2:]
+        z = (group.mean(0) - scale * spectra[label][2 : lmax + 1]) / (
+            group.std(0, ddof=1) / np.sqrt(len(group))
+        )
+        assert np.all(np.abs(z) < threshold), (label, z)
+    # and the classes differ at low ell, as pyccl says (38 % more at ell = 2)
+    low = cl[:, 2:6].sum(1)
+    assert low[y == 1].mean() > 1.15 * low[y == 0].mean()
+
+
+def test_ccl_spectra_rejects_bad_arguments():
+    pytest.importorskip("pyccl")
+    with pytest.raises(ValueError, match="omega_m"):
+        ccl_convergence_spectrum(0.05, 0.8, 10)
+    with pytest.raises(ValueError, match="transfer_function"):
+        ccl_convergence_spectrum(0.3, 0.8, 10, transfer_function="bbks")
+    with pytest.raises(ValueError, match="both redshift and dndz"):
+        ccl_convergence_spectrum(0.3, 0.8, 10, redshift=[0, 1, 2])
+    with pytest.raises(ValueError, match="spectra must be"):
+        make_convergence_maps(2, 8, spectra="camb")

@@ -8,11 +8,14 @@
   randomly rotated (spherical MNIST).
 - :func:`load_healpix_maps`: FITS files to an array for the estimators.
 - :func:`extract_patches`: full-sky maps to DeepSphere's nested patches.
+- :func:`ccl_convergence_spectrum`: convergence spectra of a cosmology
+  with pyccl (the ``cosmo`` extra), used by ``spectra="ccl"``.
 - :func:`load_survey_mask`: real survey footprints (DES, DECaLS, WMAP) as
   HEALPix masks, for partial-sky training with ``pixels=``.
 """
 
 from ._convergence import make_convergence_maps, make_convergence_regression
+from ._cosmology import ccl_convergence_spectrum
 from ._digits import make_spherical_digits
 from ._loaders import load_healpix_maps
 from ._masks import load_survey_mask
@@ -25,4 +28,5 @@ __all__ = [
     "load_healpix_maps",
     "extract_patches",
     "load_survey_mask",
+    "ccl_convergence_spectrum",
 ]
