@@ -860,3 +860,20 @@ def test_ccl_spectra_rejects_bad_arguments():
         ccl_convergence_spectrum(0.3, 0.8, 10, redshift=[0, 1, 2])
     with pytest.raises(ValueError, match="spectra must be"):
         make_convergence_maps(2, 8, spectra="camb")
+
+
+@pytest.mark.parametrize(
+    "kwargs, n_targets",
+    [({"s_8": 0.83}, 2), ({"omega_m": 0.3, "s_8": (0.7, 0.9)}, 1)],
+)
+def test_regression_draws_along_and_across_the_degeneracy(kwargs, n_targets):
+    X, y = make_convergence_regression(40, 8, random_state=0, **kwargs)
+    assert y.shape == (40, n_targets)
+    if n_targets == 2:  # along: S_8 is the same for every sample
+        omega_m, sigma_8 = y.T
+        np.testing.assert_allclose(sigma_8 * np.sqrt(omega_m / 0.3), 0.83)
+        assert omega_m.std() > 0.04
+    else:  # across: sigma_8 (= S_8 at Omega_m = 0.3) spans the range
+        assert 0.7 <= y.min() < 0.72 and 0.88 < y.max() <= 0.9
+    with pytest.raises(ValueError, match="sigma_8 or s_8"):
+        make_convergence_regression(2, 8, sigma_8=0.8, s_8=0.8)

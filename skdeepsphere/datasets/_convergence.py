@@ -542,7 +542,8 @@ def make_convergence_regression(
     *,
     n_channels=2,
     omega_m=(0.2, 0.4),
-    sigma_8=(0.6, 1.0),
+    sigma_8=None,
+    s_8=None,
     noise_level=0.0,
     order=None,
     nest=False,
@@ -586,9 +587,23 @@ def make_convergence_regression(
         HEALPix resolution, a power of 2 (16 to 64 keeps it fast).
     n_channels : int, default=2
         Number of tomographic bins.
-    omega_m, sigma_8 : (float, float) or float, default=(0.2, 0.4), (0.6, 1.0)
-        Range from which the parameter is drawn uniformly for each sample,
-        or a fixed value. The ranged parameters are the targets.
+    omega_m : (float, float) or float, default=(0.2, 0.4)
+        Range from which :math:`\\Omega_m` is drawn uniformly for each
+        sample, or a fixed value.
+    sigma_8 : (float, float), float or None, default=None
+        The same for :math:`\\sigma_8`; ``None`` means ``(0.6, 1.0)``, or,
+        with ``s_8``, that :math:`\\sigma_8` follows from ``s_8``.
+    s_8 : (float, float), float or None, default=None
+        Draw along or across the lensing degeneracy instead of in a box:
+        :math:`\\sigma_8 = S_8 / (\\Omega_m / 0.3)^{0.5}` with
+        :math:`S_8` fixed (along: the samples differ in :math:`\\Omega_m`
+        at nearly equal spectrum amplitude, and only the non-Gaussianity
+        tells them apart) or drawn from a range (across, with ``omega_m``
+        fixed). Not with ``sigma_8``. The toy amplitude law below uses the
+        exponent 0.59 of the paper's two classes, so along :math:`S_8` it
+        still varies as :math:`\\Omega_m^{0.09}` (4 % over 0.2-0.4).
+        The targets are the parameters among :math:`(\\Omega_m, \\sigma_8)`
+        that vary.
     noise_level : float, default=0.0
         Standard deviation of the white Gaussian noise of each bin, in units
         of that bin's signal standard deviation at the fiducial
@@ -662,7 +677,15 @@ def make_convergence_regression(
         for seed in random_state.randint(np.iinfo(np.int32).max, size=2)
     )
     omega, omega_free = _uniform_or_fixed("omega_m", omega_m, n_samples, random_state)
-    sigma, sigma_free = _uniform_or_fixed("sigma_8", sigma_8, n_samples, random_state)
+    if s_8 is None:
+        sigma_8 = (0.6, 1.0) if sigma_8 is None else sigma_8
+        sigma, sigma_free = _uniform_or_fixed("sigma_8", sigma_8, n_samples, random_state)
+    elif sigma_8 is not None:
+        raise ValueError("give sigma_8 or s_8, not both")
+    else:
+        s8, s8_free = _uniform_or_fixed("s_8", s_8, n_samples, random_state)
+        sigma = s8 / np.sqrt(omega / 0.3)
+        sigma_free = s8_free or omega_free
     if not (omega_free or sigma_free):
         raise ValueError(
             "omega_m and sigma_8 are both fixed: give at least one a (low, high) range"
