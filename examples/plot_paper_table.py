@@ -74,7 +74,7 @@ print(f"S_8 = {s8[0]:.3f} and {s8[1]:.3f}; class 1 / class 0 power at ell = 2-10
 # one fold. The networks train on clean patches with fresh noise at every
 # batch, the SVMs on noisy copies, as in the paper
 # (:func:`skdeepsphere.demo.evaluate_under_noise`). The multi-scale
-# histogram (histograms of the map smoothed at 0, 2 and 4 pixel widths) is
+# histogram (histograms of the map smoothed at 0, 1 and 2 pixel widths) is
 # the strongest classical baseline of this package; the paper had none.
 
 X, y, pixels = make_convergence_maps(n_maps, nside, order=order, spectra=spectra,
@@ -82,6 +82,7 @@ X, y, pixels = make_convergence_maps(n_maps, nside, order=order, spectra=spectra
 groups = np.repeat(np.arange(n_maps), len(pixels))
 network = dict(nside=nside, pixels=pixels[0], channels=(16, 32, 64), cheb_order=5,
                max_epochs=4, batch_size=32, lr=2e-3, random_state=0)
+resolution = hp.nside2resol(nside, arcmin=True)  # beams of 0, 1 and 2 pixels
 models = {
     "DeepSphere FCN": SphericalCNNClassifier(architecture="fcn", statistics="mean_var",
                                              **network),
@@ -89,8 +90,9 @@ models = {
     "2D ConvNet FCN": SphericalCNNClassifier(architecture="2dcnn", **network),
     "SVM histogram": _svm(HistogramFeatures(bins=100)),
     "SVM PSD": _svm(PowerSpectrumFeatures(nside=nside, pixels=pixels[0], n_bins=10)),
-    "SVM multi-scale hist.": _svm(MultiScaleHistogramFeatures(nside=nside, pixels=pixels[0],
-                                                              bins=20)),
+    "SVM multi-scale hist.": _svm(MultiScaleHistogramFeatures(
+        fwhm=(0, resolution, 2 * resolution), nside=nside, pixels=pixels[0], bins=20,
+        mask_tolerance=0.2)),
 }
 noise_levels = [0.0, 1.0, 2.0]
 start = time.perf_counter()

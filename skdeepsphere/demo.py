@@ -4,7 +4,10 @@ The paper's main experiment at laptop scale: maps of two cosmologies with
 the same power spectrum are cut into nested square patches, noise is added,
 and the DeepSphere FCN is cross-validated against a linear SVM on histogram
 features and on power spectrum features, with the same grouped folds, at
-several noise levels (see :func:`evaluate_under_noise` for the protocol). Run with ``make demo`` or ``python -m skdeepsphere.demo``.
+several noise levels (see :func:`evaluate_under_noise` for the protocol).
+Run with ``make demo`` or ``python -m skdeepsphere.demo``; the output ends
+with the README's demo section, table and sentences computed from the
+scores (:func:`markdown_report`), to paste between the README's markers.
 """
 
 import argparse

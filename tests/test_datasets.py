@@ -336,8 +336,10 @@ def test_regression_maps_carry_no_monopole_or_dipole(regression_maps):
     """
     X, _ = regression_maps
     nside = 16
-    basis = np.column_stack([np.ones(hp.nside2npix(nside)), *hp.pix2vec(nside, np.arange(hp.nside2npix(nside)))])
-    coefficients = np.linalg.lstsq(basis, X.reshape(-1, X.shape[-1]).T.astype(float), rcond=None)[0]
+    npix = hp.nside2npix(nside)
+    basis = np.column_stack([np.ones(npix), *hp.pix2vec(nside, np.arange(npix))])
+    maps = X.reshape(-1, npix).T.astype(float)
+    coefficients = np.linalg.lstsq(basis, maps, rcond=None)[0]
     assert np.abs(coefficients).max() < 1e-5 * X.std()
 
 
@@ -818,7 +820,8 @@ def test_ccl_empty_beam_shift_matches_astropy():
 
         return 1.5 * omega_m * (100 * h / 299792.458) ** 2 * quad(integrand, 0, z_source)[0]
 
-    expected = np.trapezoid(nz * [empty_beam(zs) if zs > 0 else 0 for zs in z], z) / np.trapezoid(nz, z)
+    kappa = [empty_beam(z_source) if z_source > 0 else 0.0 for z_source in z]
+    expected = np.trapezoid(nz * kappa, z) / np.trapezoid(nz, z)
     _, shift = ccl_convergence_spectrum(omega_m, 0.82, 10, transfer_function="eisenstein_hu")
     # pyccl includes radiation and massless neutrinos, astropy here does not
     np.testing.assert_allclose(shift, expected, rtol=0.02)

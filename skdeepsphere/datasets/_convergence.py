@@ -331,7 +331,8 @@ def make_convergence_maps(
         Ordering of the returned maps and pixel indices: NESTED if True,
         RING (healpy's default) otherwise.
     shifts : tuple of 2 floats, default=(4.0, 0.8)
-        The shifts :math:`\\lambda_0, \\lambda_1` of the two classes, in
+        The shifts :math:`\\lambda_0, \\lambda_1` of the two classes (ignored
+        with ``spectra="ccl"``, which sets them from the cosmologies), in
         units of the standard deviation of the unsmoothed field. Before
         smoothing, a class has minimum :math:`-\\lambda` and skewness
         :math:`3 / \\lambda + 1 / \\lambda^3` (0.77 and 5.7 for the
