@@ -1,25 +1,35 @@
 """Tests of skdeepsphere.datasets: generators, FITS loader, patches."""
 
 import doctest
+import os
+import sys
 
 import healpy as hp
 import numpy as np
 import pytest
-from scipy.stats import skew
+from scipy.stats import norm, skew
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
 
 from skdeepsphere import datasets
 from skdeepsphere.datasets import (
     extract_patches,
     load_healpix_maps,
+    ccl_convergence_spectrum,
+    load_survey_mask,
     make_convergence_maps,
     make_convergence_regression,
     make_spherical_digits,
 )
-from skdeepsphere.datasets import _convergence, _digits, _loaders, _patches
+from skdeepsphere.datasets import _convergence, _digits, _cosmology, _loaders, _masks, _patches
+from skdeepsphere.features import HistogramFeatures, PowerSpectrumFeatures
 from skdeepsphere.healpix import patch_pixels
 
 
-@pytest.mark.parametrize("module", [_convergence, _digits, _loaders, _patches])
+@pytest.mark.parametrize("module", [_convergence, _cosmology, _digits, _loaders, _masks, _patches])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
@@ -33,6 +43,8 @@ def test_public_api():
             "make_spherical_digits",
             "load_healpix_maps",
             "extract_patches",
+            "load_survey_mask",
+            "ccl_convergence_spectrum",
         ]
     )
 
@@ -130,6 +142,67 @@ def test_power_spectra_agree_within_cosmic_variance(two_classes):
         assert np.all(np.abs(class_spectra.mean(0) - target) < 3 * error + 0.02 * target)
 
 
+#: Family-wise false-alarm rate of the statistical tests below: a correct
+#: generator fails one of them with probability at most this (for a seed
+#: drawn at random; the seeds are fixed, so the tests are deterministic).
+FALSE_ALARM = 1e-3
+
+
+@pytest.mark.parametrize("nside", [8, 16])
+def test_class_spectra_agree_at_every_multipole(nside):
+    """Per-multipole two-sample z-scores of 200 maps per class, Bonferroni.
+
+    z_ell = (mean_0 - mean_1) / sqrt(s_0^2 / n_0 + s_1^2 / n_1) with the
+    empirical scatter of each class (the lognormal spectra scatter more
+    than Gaussian cosmic variance). Under equal spectra each z_ell is
+    close to N(0, 1) (n = 200); Bonferroni over the 3 nside multipoles
+    bounds the family-wise false-alarm rate by FALSE_ALARM whatever the
+    correlations between multipoles. The old generator failed at ell = 0
+    and 1 with |z| of 9 and 14.
+    """
+    X, y = make_convergence_maps(400, nside, random_state=0)
+    lmax = 3 * nside - 1
+    with threadpool_limits(1, user_api="openmp"):  # 100x faster on a busy machine
+        cl = np.array([hp.anafast(m.astype(float), lmax=lmax, iter=0) for m in X])
+    groups = [cl[y == label] for label in (0, 1)]
+    assert [len(g) for g in groups] == [200, 200]
+    mean = [g.mean(0) for g in groups]
+    error = np.sqrt(sum(g.var(0, ddof=1) / len(g) for g in groups))
+    z = (mean[0] - mean[1]) / error
+    threshold = norm.isf(FALSE_ALARM / (2 * (lmax + 1)))
+    assert np.all(np.abs(z) < threshold), (np.abs(z).argmax(), np.abs(z).max())
+    # the monopole and dipole are not just equal but absent (round-off)
+    assert np.all(cl[:, :2] < 1e-12 * mean[0][2])
+    # and the test has power: every multipole's error bar is below 10 % of
+    # the spectrum (a 45 % leak at any one ell fails it)
+    assert np.all(error[2:] < 0.1 * mean[0][2:])
+
+
+def test_psd_linear_svm_is_at_chance_on_full_sky_maps():
+    """5-fold accuracy of a linear SVM on power spectra, binomial criterion.
+
+    Under "no information" the number of correct out-of-fold predictions of
+    N maps is about Binomial(N, 1/2): the accuracy exceeds
+    1/2 + z_{FALSE_ALARM} / (2 sqrt(N)) with probability FALSE_ALARM. The
+    histogram SVM on the same maps must clear that bar (the maps do differ).
+    """
+    nside, n_maps = 8, 400
+    X, y = make_convergence_maps(n_maps, nside, random_state=1)
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    bar = 0.5 + norm.isf(FALSE_ALARM) / (2 * np.sqrt(n_maps))
+    scores = {}
+    for name, features in (
+        ("psd", PowerSpectrumFeatures(nside=nside)),
+        ("histogram", HistogramFeatures(bins=20)),
+    ):
+        model = make_pipeline(features, StandardScaler(), LinearSVC(max_iter=20000))
+        # healpy's OpenMP threads make small transforms 100x slower on a busy machine
+        with threadpool_limits(1, user_api="openmp"):
+            scores[name] = cross_val_score(model, X, y, cv=folds).mean()
+    assert scores["psd"] < bar, scores
+    assert scores["histogram"] > bar, scores
+
+
 def test_higher_order_statistics_differ(two_classes):
     X, y = two_classes
     skewness = skew(X, axis=1)
@@ -153,8 +226,8 @@ def test_unsmoothed_skewness_matches_lognormal_theory(shift):
     expected = 3 / shift + 1 / shift**3
     error = skewness.std() / np.sqrt(len(skewness))
     assert abs(skewness.mean() - expected) < 3 * error + 0.02 * expected
-    # the field is bounded below by -shift
-    assert X.min() >= -shift * 1.001
+    # the field is bounded below by -shift, up to the removed monopole and dipole
+    assert X.min() >= -shift * 1.05
 
 
 @pytest.mark.parametrize(
@@ -252,6 +325,49 @@ def test_regression_statistics_follow_the_parameters(regression_maps):
     # ... and the skewness breaks the degeneracy
     non_gaussianity = sigma_8 * omega_m ** (_convergence._DEGENERACY_EXPONENT - 1)
     assert np.corrcoef(skew(deepest, axis=1), non_gaussianity)[0, 1] > 0.7
+
+
+def test_regression_maps_carry_no_monopole_or_dipole(regression_maps):
+    """The targets leak only through the documented statistics.
+
+    The variance (amplitude sigma_8 omega_m^0.59) and the skewness are the
+    intended signal; the mean and the dipole of a lognormal map scatter
+    with its shift (hence with omega_m), so they are projected out.
+    """
+    X, _ = regression_maps
+    nside = 16
+    npix = hp.nside2npix(nside)
+    basis = np.column_stack([np.ones(npix), *hp.pix2vec(nside, np.arange(npix))])
+    maps = X.reshape(-1, npix).T.astype(float)
+    coefficients = np.linalg.lstsq(basis, maps, rcond=None)[0]
+    assert np.abs(coefficients).max() < 1e-5 * X.std()
+
+
+def test_lognormal_spectrum_inversion_matches_an_independent_forward_transform():
+    """The Gaussian spectrum's lognormal has the target spectrum at ell >= 2.
+
+    Reference: numpy's Legendre series and scipy's adaptive quadrature,
+    xi_kappa = shift^2 (exp(xi_g) - 1), C_ell = 2 pi int xi P_ell dmu.
+    """
+    from numpy.polynomial import legendre
+    from scipy.integrate import quad
+
+    nside = 8
+    lmax = int(_convergence._BAND_FACTOR * 3 * nside) - 1
+    target = _convergence.convergence_spectrum(nside, lmax)
+    for shift in (4.0, 0.8):
+        cl_g, mismatch = _convergence.lognormal_gaussian_spectrum(
+            target, shift, lmax_match=3 * nside - 1
+        )
+        assert mismatch < 1e-6
+        ell = np.arange(lmax + 1)
+        xi_g = legendre.Legendre((2 * ell + 1) / (4 * np.pi) * cl_g)
+        for check in (2, 5, 12, 3 * nside - 1):
+            p_ell = legendre.Legendre.basis(check)
+            value = quad(
+                lambda mu: shift**2 * np.expm1(xi_g(mu)) * p_ell(mu), -1, 1, limit=400
+            )[0]
+            np.testing.assert_allclose(2 * np.pi * value, target[check], rtol=1e-5)
 
 
 def test_regression_channels_are_correlated_and_grow(regression_maps):
@@ -562,3 +678,206 @@ def test_spherical_digits_bad_input():
         make_spherical_digits(np.zeros((1, 2, 2)), nside=8, extent=0)
     with pytest.raises(ValueError, match="power of 2"):
         make_spherical_digits(nside=12)
+
+
+# --- load_survey_mask ----------------------------------------------------------
+
+WMAP_MASK = "/usr/share/healpy/test/data/wmap_temperature_analysis_mask_r9_7yr_v4_udgraded32.fits"
+needs_wmap = pytest.mark.skipif(
+    not os.path.isfile(WMAP_MASK), reason="Debian's healpy-data is not installed"
+)
+
+
+@pytest.mark.parametrize("survey", ["des", "decals"])
+def test_survey_mask_matches_matplotlib_rasterisation(survey):
+    """Pixel centres inside the skyproj outline, against matplotlib's Path."""
+    pytest.importorskip("skyproj")
+    path_module = pytest.importorskip("matplotlib.path")
+    from skyproj.utils import get_datafile
+
+    nside = 32
+    mask = load_survey_mask(survey, nside)
+    lon, lat = hp.pix2ang(nside, np.arange(hp.nside2npix(nside)), lonlat=True)
+    expected = np.zeros_like(mask)
+    data = np.loadtxt(get_datafile(_masks._SKYPROJ_FILES[survey]), ndmin=2)
+    labels = data[:, 2] if data.shape[1] > 2 else np.zeros(len(data))
+    for label in np.unique(labels):
+        vertices = data[labels == label, :2]
+        start = vertices[:, 0].min()
+        points = np.column_stack([(lon - start) % 360 + start, lat])
+        expected |= path_module.Path(vertices).contains_points(points)
+    # pixel centres on an edge (DES has edges along rings of constant
+    # latitude) may go either way: at most 1 % of the footprint
+    assert np.count_nonzero(mask != expected) <= 0.01 * mask.sum()
+    assert mask.sum() > 0.05 * mask.size
+
+
+def test_survey_mask_des_area_and_nest():
+    pytest.importorskip("skyproj")
+    ring = load_survey_mask("des", 64)
+    nested = load_survey_mask("des", 64, nest=True)
+    np.testing.assert_array_equal(nested[hp.ring2nest(64, np.arange(ring.size))], ring)
+    # the DES wide field is about 5,000 deg²
+    area = ring.mean() * 4 * np.pi * (180 / np.pi) ** 2
+    assert 4800 < area < 5300
+
+
+@needs_wmap
+def test_wmap_mask_is_the_file_read_independently():
+    from astropy.io import fits
+
+    with fits.open(WMAP_MASK) as hdus:
+        column = np.asarray(hdus[1].data["I_STOKES"], dtype=float).ravel()
+    np.testing.assert_array_equal(load_survey_mask("wmap", 32), column > 0.5)
+    coarse = load_survey_mask("wmap", 16)
+    np.testing.assert_array_equal(coarse, hp.ud_grade(column, 16) > 0.5)
+    assert 0.55 < column.mean() < 0.7
+
+
+def test_wmap_mask_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="healpy-data"):
+        load_survey_mask("wmap", 32, directory=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"survey": "sdss"}, ValueError, "survey must be one of"),
+        ({"survey": "des", "nside": 12}, ValueError, "nside"),
+        ({"survey": "des", "nest": 1}, TypeError, "nest"),
+        ({"survey": "des", "directory": "."}, ValueError, "directory"),
+    ],
+)
+def test_survey_mask_rejects_bad_arguments(kwargs, error, match):
+    arguments = {"nside": 16, **kwargs}
+    with pytest.raises(error, match=match):
+        load_survey_mask(arguments.pop("survey"), arguments.pop("nside"), **arguments)
+
+
+@pytest.mark.parametrize("survey", ["des", pytest.param("wmap", marks=needs_wmap)])
+def test_estimator_trains_on_an_irregular_footprint(survey):
+    """Partial-sky training from a real mask, not a union of base pixels."""
+    if survey != "wmap":
+        pytest.importorskip("skyproj")
+    from skdeepsphere import SphericalCNNClassifier
+
+    nside = 16
+    pixels = np.flatnonzero(load_survey_mask(survey, nside, nest=True))
+    X, y = make_convergence_maps(4, nside, nest=True, random_state=0)
+    model = SphericalCNNClassifier(
+        nside=nside, pixels=pixels, nest=True, architecture="fcn", channels=(4, 4),
+        max_epochs=1, batch_size=4, random_state=0,
+    ).fit(X[:, pixels], y)
+    assert model.predict(X[:, pixels]).shape == (4,)
+    with threadpool_limits(1, user_api="openmp"):
+        features = PowerSpectrumFeatures(nside=nside, pixels=pixels, nest=True).fit(
+            X[:, pixels]
+        )
+    assert features.transform(X[:, pixels]).shape[0] == 4
+
+
+# --- spectra="ccl" ---------------------------------------------------------------
+
+
+def test_ccl_spectra_without_pyccl_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyccl", None)  # import pyccl raises
+    with pytest.raises(ImportError, match=r"skdeepsphere\[cosmo\]"):
+        make_convergence_maps(2, 8, spectra="ccl", random_state=0)
+    # the built-in spectra do not need it
+    assert make_convergence_maps(2, 8, random_state=0)[0].shape == (2, 768)
+
+
+def test_ccl_spectra_of_the_paper_cosmologies():
+    """The numbers quoted in make_convergence_maps' docstring."""
+    pytest.importorskip("pyccl")
+    cl0, shift0 = ccl_convergence_spectrum(0.31, 0.82, 1000, transfer_function="eisenstein_hu")
+    cl1, shift1 = ccl_convergence_spectrum(0.26, 0.91, 1000, transfer_function="eisenstein_hu")
+    ratio = cl1 / np.where(cl0 > 0, cl0, 1)
+    assert abs(ratio[2] - 1.38) < 0.01 and abs(ratio[10] - 1.26) < 0.01
+    assert np.all((ratio[100:] > 1.003) & (ratio[100:] < 1.033))
+    assert round(shift0, 3) == 0.045 and round(shift1, 3) == 0.040
+    # S_8 = sigma_8 (Omega_m / 0.3)^0.5 is nearly the same
+    assert abs(0.82 * (0.31 / 0.3) ** 0.5 / (0.91 * (0.26 / 0.3) ** 0.5) - 1) < 0.02
+
+
+def test_ccl_empty_beam_shift_matches_astropy():
+    """|kappa_empty| averaged over n(z), with astropy distances and scipy quad."""
+    pytest.importorskip("pyccl")
+    from astropy.cosmology import FlatLambdaCDM
+    from scipy.integrate import quad
+
+    omega_m, h = 0.31, _cosmology.FIXED_PARAMETERS["h"]
+    cosmo = FlatLambdaCDM(H0=100 * h, Om0=omega_m, Tcmb0=0)
+    z = np.linspace(0.0, 3.0, 61)
+    nz = _cosmology.source_redshift_distribution(z)
+
+    def empty_beam(z_source):
+        chi_s = cosmo.comoving_distance(z_source).value
+
+        def integrand(z_lens):
+            chi = cosmo.comoving_distance(z_lens).value
+            dchi_dz = 299792.458 / cosmo.H(z_lens).value
+            return chi * (chi_s - chi) / chi_s * (1 + z_lens) * dchi_dz
+
+        return 1.5 * omega_m * (100 * h / 299792.458) ** 2 * quad(integrand, 0, z_source)[0]
+
+    kappa = [empty_beam(z_source) if z_source > 0 else 0.0 for z_source in z]
+    expected = np.trapezoid(nz * kappa, z) / np.trapezoid(nz, z)
+    _, shift = ccl_convergence_spectrum(omega_m, 0.82, 10, transfer_function="eisenstein_hu")
+    # pyccl includes radiation and massless neutrinos, astropy here does not
+    np.testing.assert_allclose(shift, expected, rtol=0.02)
+
+
+def test_ccl_maps_follow_their_own_spectra():
+    """Class-mean spectra of the ccl maps against pyccl's (per-ell z-scores).
+
+    Up to ell = 2 nside: above, the unsmoothed maps carry power aliased
+    from ell >= 3 nside (documented).
+    """
+    pytest.importorskip("pyccl")
+    nside = 8
+    X, y = make_convergence_maps(200, nside, spectra="ccl", smoothing=0.0, random_state=0)
+    lmax = 2 * nside
+    with threadpool_limits(1, user_api="openmp"):
+        cl = np.array([hp.anafast(m.astype(float), lmax=lmax, iter=0) for m in X])
+    spectra, _ = _convergence._ccl_classes(nside, int(_convergence._BAND_FACTOR * 3 * nside) - 1)
+    scale = 1 / _convergence._pixel_variance(spectra[0])
+    threshold = norm.isf(FALSE_ALARM / (4 * (lmax - 1)))
+    for label in (0, 1):
+        group = cl[y == label, 2:]
+        z = (group.mean(0) - scale * spectra[label][2 : lmax + 1]) / (
+            group.std(0, ddof=1) / np.sqrt(len(group))
+        )
+        assert np.all(np.abs(z) < threshold), (label, z)
+    # and the classes differ at low ell, as pyccl says (38 % more at ell = 2)
+    low = cl[:, 2:6].sum(1)
+    assert low[y == 1].mean() > 1.15 * low[y == 0].mean()
+
+
+def test_ccl_spectra_rejects_bad_arguments():
+    pytest.importorskip("pyccl")
+    with pytest.raises(ValueError, match="omega_m"):
+        ccl_convergence_spectrum(0.05, 0.8, 10)
+    with pytest.raises(ValueError, match="transfer_function"):
+        ccl_convergence_spectrum(0.3, 0.8, 10, transfer_function="bbks")
+    with pytest.raises(ValueError, match="both redshift and dndz"):
+        ccl_convergence_spectrum(0.3, 0.8, 10, redshift=[0, 1, 2])
+    with pytest.raises(ValueError, match="spectra must be"):
+        make_convergence_maps(2, 8, spectra="camb")
+
+
+@pytest.mark.parametrize(
+    "kwargs, n_targets",
+    [({"s_8": 0.83}, 2), ({"omega_m": 0.3, "s_8": (0.7, 0.9)}, 1)],
+)
+def test_regression_draws_along_and_across_the_degeneracy(kwargs, n_targets):
+    X, y = make_convergence_regression(40, 8, random_state=0, **kwargs)
+    assert y.shape == (40, n_targets)
+    if n_targets == 2:  # along: S_8 is the same for every sample
+        omega_m, sigma_8 = y.T
+        np.testing.assert_allclose(sigma_8 * np.sqrt(omega_m / 0.3), 0.83)
+        assert omega_m.std() > 0.04
+    else:  # across: sigma_8 (= S_8 at Omega_m = 0.3) spans the range
+        assert 0.7 <= y.min() < 0.72 and 0.88 < y.max() <= 0.9
+    with pytest.raises(ValueError, match="sigma_8 or s_8"):
+        make_convergence_regression(2, 8, sigma_8=0.8, s_8=0.8)

@@ -23,3 +23,18 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         assert cells == [f"{np.mean(scores[name][noise]):.3f}" for noise in (0.5, 1.0)]
     assert (tmp_path / "demo.png").stat().st_size > 1000
     assert "DeepSphere FCN" in capsys.readouterr().out
+
+
+def test_markdown_report_computes_its_words():
+    from skdeepsphere.demo import markdown_report
+
+    scores = {"DeepSphere FCN": {0.5: [0.9, 0.8], 2.0: [0.7]},
+              "Histogram + SVM": {0.5: [0.95], 2.0: [0.6]},
+              "PSD + SVM": {0.5: [0.5], 2.0: [0.9]}}
+    text = markdown_report(scores, [0.5, 2.0], n_maps=4, nside=8, order=1, n_patches=48,
+                           n_pixels=64, n_folds=2, seconds=3.0)
+    assert "| DeepSphere FCN  | 0.850     | 0.700   |" in text
+    assert "At noise 2 DeepSphere beats the histogram SVM (0.700 vs 0.600)" in text
+    assert "at noise 0.5 it does not beat it (0.850 vs 0.950)" in text
+    # 0.5 + 3 * 0.5 / sqrt(48) = 0.717: the PSD SVM's 0.9 at noise 2 is above
+    assert "above chance at noise 2 (" in text and "= 0.717" in text

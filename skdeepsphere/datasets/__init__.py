@@ -14,12 +14,18 @@
   (map-to-map regression).
 - :func:`load_healpix_maps`: FITS files to an array for the estimators.
 - :func:`extract_patches`: full-sky maps to DeepSphere's nested patches.
+- :func:`ccl_convergence_spectrum`: convergence spectra of a cosmology
+  with pyccl (the ``cosmo`` extra), used by ``spectra="ccl"``.
+- :func:`load_survey_mask`: real survey footprints (DES, DECaLS, WMAP) as
+  HEALPix masks, for partial-sky training with ``pixels=``.
 """
 
 from ._convergence import make_convergence_maps, make_convergence_regression
+from ._cosmology import ccl_convergence_spectrum
 from ._dense import cmb_spectrum, make_denoising_maps, make_point_source_maps
 from ._digits import make_spherical_digits
 from ._loaders import load_healpix_maps
+from ._masks import load_survey_mask
 from ._non_gaussian import make_weak_non_gaussian_maps
 from ._patches import extract_patches
 
@@ -33,4 +39,6 @@ __all__ = [
     "make_weak_non_gaussian_maps",
     "load_healpix_maps",
     "extract_patches",
+    "load_survey_mask",
+    "ccl_convergence_spectrum",
 ]

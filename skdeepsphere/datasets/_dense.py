@@ -287,7 +287,7 @@ def make_denoising_maps(
         for seed in random_state.randint(np.iinfo(np.int32).max, size=2))
     band = int(_BAND_FACTOR * 3 * nside)
     cl_kappa = convergence_spectrum(nside, band - 1)
-    cl_gaussian = lognormal_gaussian_spectrum(cl_kappa, shift)
+    cl_gaussian, _ = lognormal_gaussian_spectrum(cl_kappa, shift, lmax_match=3 * nside - 1)
     scale = 1.0 / np.sqrt(_smoothed_variance(cl_kappa, nside, smoothing))
     npix = hp.nside2npix(nside)
     clean = np.empty((n_samples, npix), dtype=np.float32)
