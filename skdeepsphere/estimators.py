@@ -24,7 +24,6 @@ from skorch.utils import to_tensor
 from .graph import laplacian_hierarchy
 from .healpix import check_maps, infer_nside, nested_order
 from .nn import DeepSphere, PatchCNN2d
-from .nn.sparse import release_blocks
 from .rotation import RandomBatchRotation
 from .streaming import channel_statistics, is_lazy, iter_chunks, lazy_shape
 from .training import EpochCheckpoint, MapDataset, load_checkpoint, resume_fit
@@ -343,13 +342,10 @@ class _SphericalCNNBase(BaseEstimator):
             checkpoint = None
             if self.resume and self.checkpoint is not None:
                 checkpoint = load_checkpoint(self.checkpoint, fingerprint)
-            try:
-                if checkpoint is None:
-                    self.net_.fit(maps, targets)
-                else:
-                    resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
-            finally:
-                release_blocks()
+            if checkpoint is None:
+                self.net_.fit(maps, targets)
+            else:
+                resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
         self.n_epochs_ = len(self.net_.history)
         return self
 
@@ -369,10 +365,7 @@ class _SphericalCNNBase(BaseEstimator):
     def _forward(self, X):
         """Raw network outputs as a float64 numpy array."""
         maps = self._transform_maps(X)
-        try:
-            return self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
-        finally:
-            release_blocks()
+        return self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
 
 
 _PARAMETERS_DOC = """

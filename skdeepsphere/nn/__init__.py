@@ -6,7 +6,7 @@ Nothing here imports scikit-learn.
 from .conv import ChebConv, chebyshev_basis
 from .models import DeepSphere, PatchCNN2d, nested_patch_grid
 from .pool import HealpixPool
-from .sparse import SparseLaplacian, release_blocks
+from ._kernels import SparseLaplacian
 
 __all__ = [
     "ChebConv",
@@ -16,5 +16,4 @@ __all__ = [
     "SparseLaplacian",
     "chebyshev_basis",
     "nested_patch_grid",
-    "release_blocks",
 ]
