@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._config import get_config
+from ._kernels.normalization import batch_norm_relu, fusable
 from .conv import ChebConv
 from .pool import HealpixPool
 
@@ -112,7 +114,28 @@ class DeepSphere(nn.Module):
 
     def forward(self, x):
         """Scores of shape (batch, n_outputs) for maps (batch, in_channels, n_pixels)."""
-        return self.head(self.blocks(x))
+        if get_config()["kernels"] != "fast":
+            return self.head(self.blocks(x))
+        for block in self.blocks:
+            x = _fast_block(block, x)
+        return self.head(x)
+
+
+def _fast_block(block, x):
+    """``block(x)``, with its BatchNorm and ReLU fused where that is exact."""
+    layers = list(block)
+    if (len(layers) < 3 or block._forward_hooks or block._forward_pre_hooks
+            or not isinstance(layers[0], ChebConv)):
+        return block(x)
+    x = layers[0](x)
+    if fusable(layers[1], layers[2], x):
+        x = batch_norm_relu(layers[1], x)
+        layers = layers[3:]
+    else:
+        layers = layers[1:]
+    for layer in layers:
+        x = layer(x)
+    return x
 
 
 def nested_patch_grid(nested_pixels):
