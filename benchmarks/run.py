@@ -353,6 +353,60 @@ def step_figures(device, quick):
     return figures
 
 
+def _transpose_copy(source, out):
+    return out.copy_(source.T)
+
+
+def changes_figures(device, quick):
+    """What each change of issue 18 buys: one training step, candidates interleaved.
+
+    ``textbook``; ``unfused`` (the fast Chebyshev filter, BatchNorm and ReLU
+    as separate modules: issue 6's step); ``fused_no_pool`` (fused, with
+    block recycling off); ``fused_eager`` (fused, compilation off);
+    ``fused`` (the default). Plus the layout change as a compiled transpose
+    (dropped in issue 18) against torch's eager one.
+    """
+    nside = 32 if quick else 64
+    batch = 16
+    ours = default_fcn(nside, device)
+    models = {"textbook": textbook_copy(ours), "unfused": copy.deepcopy(ours),
+              "fused_no_pool": copy.deepcopy(ours), "fused_eager": copy.deepcopy(ours),
+              "fused": ours}
+    for module in models["unfused"].modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            # Any hook makes DeepSphere call the modules one by one.
+            module.register_forward_pre_hook(lambda module, args: None)
+    settings = {"fused_no_pool": {"pool_mb": 0}, "fused_eager": {"compile": False}}
+    x = torch.randn(batch, 1, 12 * nside**2, device=device)
+    y = torch.arange(batch, device=device) % 2
+
+    def step(name):
+        model = models[name]
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def run():
+            with skdeepsphere.config_context(**settings.get(name, {})):
+                optimizer.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        return run
+
+    seconds = compare({name: step(name) for name in models}, device, 3)
+    figures = {f"step_seconds_{name}_nside{nside}": {
+        "value": t, "unit": "s", "speedup_vs_textbook": seconds["textbook"] / t,
+        "vs_unfused": seconds["unfused"] / t} for name, t in seconds.items()}
+    if device.type == "cpu":
+        source = torch.randn(batch * 16, 12 * nside**2)
+        out = torch.empty(source.shape[::-1])
+        compiled = torch.compile(_transpose_copy, dynamic=True)
+        layout = compare({"eager": lambda: _transpose_copy(source, out),
+                          "compiled": lambda: compiled(source, out)}, device, 10)
+        figures[f"transpose_compiled_over_eager_nside{nside}"] = {
+            "value": layout["compiled"] / layout["eager"], "unit": "time ratio (>1: eager wins)",
+            "seconds_eager": layout["eager"], "shape": f"{tuple(source.shape)}"}
+    return figures
+
+
 def first_fit_child(nside, n_maps):
     """Run in a fresh subprocess: time the first fit, print JSON."""
     from skdeepsphere import SphericalCNNClassifier
@@ -416,7 +470,7 @@ def main():
     parser.add_argument("--fit-child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--first-fit-child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--only", help="comma-separated blocks: laplacian, chebconv, step, "
-                        "first_fit, fit, psd")
+                        "changes, first_fit, fit, psd")
     args = parser.parse_args()
     if args.first_fit_child:
         first_fit_child(*args.first_fit_child)
@@ -438,6 +492,7 @@ def main():
     blocks = {"laplacian": lambda: laplacian_figures(device, args.quick),
               "chebconv": lambda: chebconv_figures(device, args.quick),
               "step": lambda: step_figures(device, args.quick),
+              "changes": lambda: changes_figures(device, args.quick),
               "first_fit": lambda: first_fit_figures(args.quick),
               "fit": lambda: fit_figures(device, args.quick),
               "psd": lambda: psd_figures(args.quick)}
