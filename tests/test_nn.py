@@ -202,6 +202,26 @@ def test_fused_batch_norm_relu_matches_numpy_and_module(momentum):
     assert torch.autograd.gradcheck(lambda v: batch_norm_relu(norm, v), (x[:1, :, :8],))
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_batch_norm_relu_pool_matches_modules(training):
+    from skdeepsphere.nn._kernels.normalization import batch_norm_relu
+    torch.manual_seed(0)
+    norm = torch.nn.BatchNorm1d(3).double().train(training)
+    reference = copy.deepcopy(norm)
+    pool = HealpixPool(np.arange(48) // 4)
+    x = torch.randn(2, 3, 48, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, 3, 12, dtype=torch.float64)
+    fused = batch_norm_relu(norm, x, pool=True)
+    expected = pool(torch.relu(reference(x)))
+    assert_allclose(fused.detach().numpy(), expected.detach().numpy(), atol=1e-12)
+    ours = torch.autograd.grad(fused, [x, norm.weight, norm.bias], grad)
+    theirs = torch.autograd.grad(expected, [x, reference.weight, reference.bias], grad)
+    for a, b in zip(ours, theirs):
+        assert_allclose(a.numpy(), b.numpy(), atol=1e-10)
+    assert torch.autograd.gradcheck(lambda v: batch_norm_relu(norm, v, pool=True),
+                                    (x[:1, :, :16].detach().requires_grad_(),))
+
+
 def test_deepsphere_fast_path_matches_reference_modules():
     # The fast path (fused BatchNorm + ReLU, fast Chebyshev filter) against
     # the plain module calls: outputs, gradients and running statistics.

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .._config import get_config
-from ._kernels.normalization import batch_norm_relu, fusable
+from ._kernels.normalization import batch_norm_relu, fusable, fusable_pool
 from .conv import ChebConv
 from .pool import HealpixPool
 
@@ -122,15 +122,16 @@ class DeepSphere(nn.Module):
 
 
 def _fast_block(block, x):
-    """``block(x)``, with its BatchNorm and ReLU fused where that is exact."""
+    """``block(x)``, with BatchNorm, ReLU (and max-pooling) fused where that is exact."""
     layers = list(block)
     if (len(layers) < 3 or block._forward_hooks or block._forward_pre_hooks
             or not isinstance(layers[0], ChebConv)):
         return block(x)
     x = layers[0](x)
     if fusable(layers[1], layers[2], x):
-        x = batch_norm_relu(layers[1], x)
-        layers = layers[3:]
+        pool = len(layers) > 3 and fusable_pool(layers[3], x)
+        x = batch_norm_relu(layers[1], x, pool=pool)
+        layers = layers[3 + pool:]
     else:
         layers = layers[1:]
     for layer in layers:

@@ -20,10 +20,15 @@ its ``state_dict`` and train/eval semantics are the standard ones.
 
 import torch
 from torch import nn
+from torch.nn import functional
 
+from ..pool import HealpixPool
 from .memory import empty_block
 
 __all__ = ["batch_norm_relu", "fusable"]
+
+#: Children per parent of a complete nested pooling.
+_GROUP = 4
 
 
 def _channel_sums(x, y=None):
@@ -48,24 +53,37 @@ def _channel_sums(x, y=None):
 class _BatchNormReLU(torch.autograd.Function):
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean, invstd, training):
+    def forward(ctx, x, weight, bias, mean, invstd, training, pool):
         scale = (weight.double() * invstd).to(x.dtype)
         shift = (bias.double() - mean * weight.double() * invstd).to(x.dtype)
         y = empty_block(x.shape, x.dtype, x.device)
         torch.addcmul(shift[:, None], x, scale[:, None], out=y).relu_()
-        ctx.save_for_backward(x, y, weight, mean, invstd)
         ctx.training = training
-        return y
+        ctx.pool = pool
+        if not pool:
+            ctx.save_for_backward(x, y, weight, mean, invstd)
+            return y
+        # Max over nested groups of 4 (HealpixPool on complete groups): the
+        # full-size y is not kept, only the winners' indices.
+        pooled, indices = functional.max_pool1d(y, _GROUP, return_indices=True)
+        ctx.save_for_backward(x, pooled, weight, mean, invstd, indices)
+        return pooled
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        x, y, weight, mean, invstd = ctx.saved_tensors
+        x, y, weight, mean, invstd, *indices = ctx.saved_tensors
         batch, channels, n_pixels = x.shape
         n = batch * n_pixels
-        # Gradient through the ReLU, into a recycled block.
+        # Gradient through the ReLU (and the pooling), into a recycled block.
         masked = empty_block(x.shape, x.dtype, x.device)
-        torch.ops.aten.threshold_backward.grad_input(grad, y, 0, grad_input=masked)
+        if ctx.pool:
+            # y holds the pooled maxima: a winner at 0 passes no gradient.
+            winners = torch.ops.aten.threshold_backward(grad, y, 0)
+            masked.zero_().view(batch * channels, n_pixels).scatter_(
+                1, indices[0].view(batch * channels, -1), winners.view(batch * channels, -1))
+        else:
+            torch.ops.aten.threshold_backward.grad_input(grad, y, 0, grad_input=masked)
         sum_g = _channel_sums(masked)
         sum_gx = _channel_sums(masked, x) - mean * sum_g  # sum of g (x - mean)
         grad_weight = (sum_gx * invstd).to(weight.dtype)
@@ -79,7 +97,14 @@ class _BatchNormReLU(torch.autograd.Function):
                 b = -a * invstd**2 * sum_gx / n
                 c = -a * sum_g / n - b * mean
                 grad_x.addcmul_(x, b.to(x.dtype)[:, None]).add_(c.to(x.dtype)[:, None])
-        return grad_x, grad_weight, grad_bias, None, None, None
+        return grad_x, grad_weight, grad_bias, None, None, None, None
+
+
+def fusable_pool(pool, x):
+    """Whether ``pool`` is a max over complete nested groups, without hooks."""
+    return (type(pool) is HealpixPool and pool.complete and pool.mode == "max"
+            and x.shape[-1] == pool.n_pixels
+            and not (pool._forward_hooks or pool._forward_pre_hooks))
 
 
 def fusable(norm, activation, x):
@@ -95,7 +120,7 @@ def fusable(norm, activation, x):
                      or nn.modules.module._global_forward_pre_hooks))
 
 
-def batch_norm_relu(norm, x):
+def batch_norm_relu(norm, x, pool=False):
     """``relu(norm(x))`` for a :class:`torch.nn.BatchNorm1d` ``norm``, fused.
 
     Parameters
@@ -104,6 +129,9 @@ def batch_norm_relu(norm, x):
         With ``affine`` and ``track_running_stats``; its running statistics
         are updated in training mode, used in evaluation mode.
     x : torch.Tensor of shape (batch, channels, n_pixels), on CPU
+    pool : bool, default=False
+        Follow with the maximum over consecutive groups of 4 pixels
+        (:class:`~skdeepsphere.nn.HealpixPool` on complete nested groups).
     """
     x = x.contiguous()
     if norm.training:
@@ -122,4 +150,4 @@ def batch_norm_relu(norm, x):
     else:
         mean, var = norm.running_mean.double(), norm.running_var.double()
     invstd = (var + norm.eps).rsqrt()
-    return _BatchNormReLU.apply(x, norm.weight, norm.bias, mean, invstd, norm.training)
+    return _BatchNormReLU.apply(x, norm.weight, norm.bias, mean, invstd, norm.training, pool)
