@@ -299,14 +299,14 @@ def step_lower_bound(model, batch, sgemm_rate, bandwidth):
     return flops / sgemm_rate + bytes_ / bandwidth, flops, bytes_
 
 
-def step_figures(device, quick):
+def step_figures(device, quick, nsides=None):
     """Training step and prediction of the default FCN against the textbook one."""
     sgemm_rate, bandwidth = machine_rates(device)
     figures = {"sgemm_rate": {"value": sgemm_rate / 1e9, "unit": "GFLOP/s",
                               "note": "torch.mm of two 2048 x 2048 float32 matrices"}}
     batch = 16
     targets = {32: 3.0, 64: 4.0, 256: 4.0}
-    for nside in ([32] if quick else [32, 64, 256]):
+    for nside in nsides or ([32] if quick else [32, 64, 256]):
         repeat = 3 if nside < 256 else 2
         ours = default_fcn(nside, device)
         textbook = textbook_copy(ours)
@@ -338,7 +338,7 @@ def step_figures(device, quick):
             "value": bound / seconds["ours"], "unit": "lower bound / step time",
             "target": 0.25, "lower_bound_seconds": bound, "gflops": flops / 1e9,
             "gbytes": bytes_ / 1e9, "textbook_fraction": bound / seconds["textbook"]}
-        if nside == (32 if quick else 64):
+        if nside == 64 or quick:
             ours.eval()
             textbook.eval()
             with torch.no_grad():
@@ -468,6 +468,9 @@ def main():
     parser.add_argument("--json", help="write the figures to this path")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--fit-child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--step-nsides", type=lambda text: [int(v) for v in text.split(",")],
+                        help="nsides of the training-step figures (default 32,64,256; "
+                        "quick: 32)")
     parser.add_argument("--first-fit-child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--only", help="comma-separated blocks: laplacian, chebconv, step, "
                         "changes, first_fit, fit, psd")
@@ -491,7 +494,7 @@ def main():
     waiting = {"compile": True} if skdeepsphere.get_config()["compile"] == "auto" else {}
     blocks = {"laplacian": lambda: laplacian_figures(device, args.quick),
               "chebconv": lambda: chebconv_figures(device, args.quick),
-              "step": lambda: step_figures(device, args.quick),
+              "step": lambda: step_figures(device, args.quick, args.step_nsides),
               "changes": lambda: changes_figures(device, args.quick),
               "first_fit": lambda: first_fit_figures(args.quick),
               "fit": lambda: fit_figures(device, args.quick),

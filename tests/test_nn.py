@@ -245,7 +245,8 @@ def test_deepsphere_fast_path_matches_reference_modules():
         for (name, a), b in zip(fast.named_parameters(), reference.parameters()):
             scale = b.grad.abs().max().item()
             # (Biases before a BatchNorm have a zero gradient up to rounding.)
-            assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-3, atol=max(1e-4 * scale, 1e-5),
+            assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-3,
+                            atol=max(1e-4 * scale, 1e-5),
                             err_msg=name)
     for (name, a), b in zip(fast.named_buffers(), reference.buffers()):
         assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)

@@ -45,6 +45,11 @@ class DeepSphere(nn.Module):
     * ``"cnn"``, the feature maps of the coarsest level flattened into a
       dense layer, which can use where features are.
 
+    With the fast kernels (:func:`skdeepsphere.set_config`) on CPU, each
+    block's BatchNorm, ReLU and max-pooling run as one autograd node; the
+    modules, their ``state_dict`` and running statistics are the standard
+    ones, and a module with hooks is called as usual.
+
     Parameters
     ----------
     laplacians : list of scipy.sparse matrix
