@@ -295,13 +295,14 @@ def test_chebconv_with_recycled_blocks_matches_dense(pooled, compile_mode):
 
 
 @pytest.mark.parametrize("name", ["full4", "partial8"])
-def test_fast_and_reference_kernels_agree(name, eager_kernel):
+@pytest.mark.parametrize("in_channels", [3, 8])  # 8: weight gradient by row chunks
+def test_fast_and_reference_kernels_agree(name, in_channels, eager_kernel):
     # Forward and every gradient of the two implementations behind the
     # setting `kernels`, on the same weights.
     laplacian = LAPLACIANS[name]
     torch.manual_seed(0)
-    conv = ChebConv(3, 5, laplacian, cheb_order=4)
-    x = torch.randn(2, 3, laplacian.shape[0], requires_grad=True)
+    conv = ChebConv(in_channels, 5, laplacian, cheb_order=4)
+    x = torch.randn(2, in_channels, laplacian.shape[0], requires_grad=True)
     grad = torch.randn(2, 5, laplacian.shape[0])
     results = {}
     for kernels in ("fast", "reference"):

@@ -29,6 +29,25 @@ def _transpose_into(source, out):
     return out.copy_(source.T)
 
 
+#: Row chunks of the weight gradient's reduction (see :func:`_weight_gradient`).
+_CHUNKS = 8
+
+
+def _weight_gradient(term, grad, rows, channels):
+    """``term.T @ grad`` for a tall (rows, channels) term and (rows, C_out) grad.
+
+    A GEMM whose reduction runs over hundreds of thousands of rows into a
+    small (channels, C_out) result keeps few threads busy; a batched GEMM
+    over row chunks, summed, was 2x faster for 16-64 channels (with fewer
+    channels it is a matrix-vector product and the plain one wins).
+    """
+    if channels < 8 or rows % _CHUNKS:
+        return term.view(rows, channels).T @ grad
+    part = rows // _CHUNKS
+    return torch.bmm(term.view(_CHUNKS, part, channels).transpose(1, 2),
+                     grad.view(_CHUNKS, part, -1)).sum(0)
+
+
 class _ChebyshevFilter(torch.autograd.Function):
 
     @staticmethod
@@ -71,7 +90,8 @@ class _ChebyshevFilter(torch.autograd.Function):
         grad = pixel_major.view(rows, out_channels)
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[1]:
-            grad_weight = torch.stack([term.view(rows, channels).T @ grad for term in terms])
+            grad_weight = torch.stack([_weight_gradient(term, grad, rows, channels)
+                                       for term in terms])
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = grad.sum(0)
         if ctx.needs_input_grad[0]:
