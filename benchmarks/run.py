@@ -11,13 +11,16 @@ the minimum over repetitions (the least disturbed by other processes).
 """
 
 import argparse
+import copy
 import json
 import os
 import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +32,10 @@ import torch  # noqa: E402
 
 from textbook import textbook_chebconv, textbook_forward, torch_sparse_laplacian  # noqa: E402
 
-from skdeepsphere.graph import healpix_laplacian  # noqa: E402
-from skdeepsphere.nn import ChebConv, SparseLaplacian  # noqa: E402
+import skdeepsphere  # noqa: E402
+from skdeepsphere.graph import healpix_laplacian, laplacian_hierarchy  # noqa: E402
+from skdeepsphere.nn import ChebConv, DeepSphere, HealpixPool, SparseLaplacian  # noqa: E402
+from skdeepsphere.nn._kernels import laplacian_step  # noqa: E402
 
 
 def _synchronize(device):
@@ -74,7 +79,7 @@ def laplacian_figures(device, quick):
     start = time.perf_counter()
     with torch.no_grad():
         ours = operator(x)
-        operator.chebyshev_step(x, x)
+        laplacian_step(operator, x, 2.0, x, 1.0)
     first_call = time.perf_counter() - start
     expected = laplacian.astype(np.float64) @ x.double().cpu().numpy()
     np.testing.assert_allclose(ours.cpu().numpy(), expected, rtol=1e-4, atol=1e-4)
@@ -87,11 +92,10 @@ def laplacian_figures(device, quick):
         "copy": lambda: target.copy_(x),
         "ours": lambda: operator(x),
         "torch_sparse": lambda: torch.sparse.mm(matrix, x),
-        "chebyshev_step": lambda: operator.chebyshev_step(x, x),
+        "chebyshev_step": lambda: laplacian_step(operator, x, 2.0, x, 1.0),
         # The kernel writing into a block that is never recycled by the pool:
         # what the first use of fresh memory costs.
-        "fresh_output": lambda: operator._kernel(
-            x, 1.0, None, 0.0, out=torch.empty_like(x)),
+        "fresh_output": lambda: laplacian_step(operator, x, 1.0, out=torch.empty_like(x)),
     }
     if device.type == "cpu":
         x_numpy = x.numpy()
@@ -111,7 +115,7 @@ def laplacian_figures(device, quick):
             "seconds": seconds["ours"], "useful_GB_per_s": useful / seconds["ours"] / 1e9,
             **fractions,
             "first_call_seconds": first_call,
-            "compile": os.environ.get("SKDEEPSPHERE_COMPILE", "auto"),
+            "compile": skdeepsphere.get_config()["compile"],
         },
     }
 
@@ -160,6 +164,9 @@ def fit_child(nside, n_maps, batch_size, textbook, device):
     from skdeepsphere import SphericalCNNClassifier
     if textbook:
         conv_module.ChebConv.forward = textbook_forward
+    if skdeepsphere.get_config()["compile"] == "auto":
+        # Steady state: the warm-up fit waits for the compiled kernels.
+        skdeepsphere.set_config(compile=True)
     rng = np.random.default_rng(0)
     npix = hp.nside2npix(nside)
     maps = rng.standard_normal((n_maps, npix)).astype(np.float32)
@@ -229,6 +236,210 @@ def fit_figures(device, quick):
     return figures
 
 
+def default_fcn(nside, device, seed=0):
+    """The estimators' default network: FCN, channels (16, 32, 64, 64), K = 5."""
+    laplacians, _, parents = laplacian_hierarchy(nside, None, 4)
+    torch.manual_seed(seed)
+    return DeepSphere(laplacians, parents, 1, 2, channels=(16, 32, 64, 64),
+                      cheb_order=5).to(device)
+
+
+def textbook_copy(model):
+    """The same network and weights with every ChebConv computed the textbook way."""
+    textbook = copy.deepcopy(model)
+    for module in textbook.modules():
+        if isinstance(module, ChebConv):
+            module.forward = types.MethodType(textbook_forward, module)
+    return textbook
+
+
+def machine_rates(device):
+    """Measured sgemm rate (FLOP/s) and copy bandwidth (bytes/s, read + write)."""
+    a = torch.randn(2048, 2048, device=device)
+    b = torch.randn(2048, 2048, device=device)
+    out = torch.empty(2048, 2048, device=device)
+    x = torch.randn(25 * 2**20, device=device)
+    target = torch.empty_like(x)
+    seconds = compare({"gemm": lambda: torch.mm(a, b, out=out),
+                       "copy": lambda: target.copy_(x)}, device, 10)
+    return 2 * 2048**3 / seconds["gemm"], 8 * x.numel() / seconds["copy"]
+
+
+def step_lower_bound(model, batch, sgemm_rate, bandwidth):
+    """A lower bound of one training step's time, and its FLOPs and bytes.
+
+    FLOPs: the GEMMs of every ChebConv, ``2 rows K C_in C_out`` for the
+    output, as much for the weight gradient and (except the first layer,
+    whose input needs no gradient) for the input gradient, at the measured
+    sgemm rate. Bytes, at the measured copy bandwidth: each Laplacian pass
+    reads and writes one block of ``n_pixels * batch * C_in`` floats,
+    ``K - 1`` passes forward and ``K - 1`` backward (input gradient); every
+    BatchNorm and ReLU reads its input and writes its output once forward
+    and once backward; pooling reads 4 and writes 1 value per parent
+    forward, the reverse backward. Everything else (statistics passes,
+    layout changes, the optimizer, the head's pixel means) is left out: a
+    bound no implementation can beat on this machine.
+    """
+    flops = bytes_ = 0.0
+    first = True
+    for module in model.modules():
+        if isinstance(module, ChebConv):
+            rows = module.laplacian.n_pixels * batch
+            k, c_in, c_out = module.cheb_order, module.in_channels, module.out_channels
+            gemm = 2.0 * rows * k * c_in * c_out
+            flops += gemm * (2 if first else 3)
+            bytes_ += 8.0 * rows * c_in * (k - 1) * (1 if first else 2)
+            first = False
+            size = rows * c_out
+        elif isinstance(module, (torch.nn.BatchNorm1d, torch.nn.ReLU)):
+            bytes_ += 2 * 8.0 * size
+        elif isinstance(module, HealpixPool):
+            bytes_ += 2 * 4.0 * (size + size / 4)
+            size /= 4
+    return flops / sgemm_rate + bytes_ / bandwidth, flops, bytes_
+
+
+def step_figures(device, quick, nsides=None):
+    """Training step and prediction of the default FCN against the textbook one."""
+    sgemm_rate, bandwidth = machine_rates(device)
+    figures = {"sgemm_rate": {"value": sgemm_rate / 1e9, "unit": "GFLOP/s",
+                              "note": "torch.mm of two 2048 x 2048 float32 matrices"}}
+    batch = 16
+    targets = {32: 3.0, 64: 4.0, 256: 4.0}
+    for nside in nsides or ([32] if quick else [32, 64, 256]):
+        repeat = 3 if nside < 256 else 2
+        ours = default_fcn(nside, device)
+        textbook = textbook_copy(ours)
+        x = torch.randn(batch, 1, 12 * nside**2, device=device)
+        y = torch.arange(batch, device=device) % 2
+        with torch.no_grad():
+            a, b = ours(x), textbook(x)
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3 * b.abs().max().item())
+            del a, b
+
+        def step(model, optimizer):
+            def run():
+                optimizer.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+            return run
+
+        seconds = compare({
+            "textbook": step(textbook, torch.optim.Adam(textbook.parameters(), lr=1e-3)),
+            "ours": step(ours, torch.optim.Adam(ours.parameters(), lr=1e-3))},
+            device, repeat)
+        bound, flops, bytes_ = step_lower_bound(ours, batch, sgemm_rate, bandwidth)
+        figures[f"train_step_speedup_nside{nside}"] = {
+            "value": seconds["textbook"] / seconds["ours"], "unit": "x",
+            "target": targets[nside], "seconds_ours": seconds["ours"],
+            "seconds_textbook": seconds["textbook"], "batch": batch,
+            "model": "default FCN (16, 32, 64, 64), K=5, BatchNorm, max-pool, Adam"}
+        figures[f"train_step_roofline_nside{nside}"] = {
+            "value": bound / seconds["ours"], "unit": "lower bound / step time",
+            "target": 0.25, "lower_bound_seconds": bound, "gflops": flops / 1e9,
+            "gbytes": bytes_ / 1e9, "textbook_fraction": bound / seconds["textbook"]}
+        if nside == 64 or quick:
+            ours.eval()
+            textbook.eval()
+            with torch.no_grad():
+                predict = compare({"textbook": lambda: textbook(x), "ours": lambda: ours(x)},
+                                  device, repeat)
+            figures[f"predict_speedup_nside{nside}"] = {
+                "value": predict["textbook"] / predict["ours"], "unit": "x",
+                "target": 4.0 if nside == 64 else None,
+                "maps_per_s_ours": batch / predict["ours"],
+                "maps_per_s_textbook": batch / predict["textbook"], "batch": batch}
+        del ours, textbook
+    return figures
+
+
+def _transpose_copy(source, out):
+    return out.copy_(source.T)
+
+
+def changes_figures(device, quick):
+    """What each change of issue 18 buys: one training step, candidates interleaved.
+
+    ``textbook``; ``unfused`` (the fast Chebyshev filter, BatchNorm and ReLU
+    as separate modules: issue 6's step); ``fused_no_pool`` (fused, with
+    block recycling off); ``fused_eager`` (fused, compilation off);
+    ``fused`` (the default). Plus the layout change as a compiled transpose
+    (dropped in issue 18) against torch's eager one.
+    """
+    nside = 32 if quick else 64
+    batch = 16
+    ours = default_fcn(nside, device)
+    models = {"textbook": textbook_copy(ours), "unfused": copy.deepcopy(ours),
+              "fused_no_pool": copy.deepcopy(ours), "fused_eager": copy.deepcopy(ours),
+              "fused": ours}
+    for module in models["unfused"].modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            # Any hook makes DeepSphere call the modules one by one.
+            module.register_forward_pre_hook(lambda module, args: None)
+    settings = {"fused_no_pool": {"pool_mb": 0}, "fused_eager": {"compile": False}}
+    x = torch.randn(batch, 1, 12 * nside**2, device=device)
+    y = torch.arange(batch, device=device) % 2
+
+    def step(name):
+        model = models[name]
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def run():
+            with skdeepsphere.config_context(**settings.get(name, {})):
+                optimizer.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        return run
+
+    seconds = compare({name: step(name) for name in models}, device, 3)
+    figures = {f"step_seconds_{name}_nside{nside}": {
+        "value": t, "unit": "s", "speedup_vs_textbook": seconds["textbook"] / t,
+        "vs_unfused": seconds["unfused"] / t} for name, t in seconds.items()}
+    if device.type == "cpu":
+        source = torch.randn(batch * 16, 12 * nside**2)
+        out = torch.empty(source.shape[::-1])
+        compiled = torch.compile(_transpose_copy, dynamic=True)
+        layout = compare({"eager": lambda: _transpose_copy(source, out),
+                          "compiled": lambda: compiled(source, out)}, device, 10)
+        figures[f"transpose_compiled_over_eager_nside{nside}"] = {
+            "value": layout["compiled"] / layout["eager"], "unit": "time ratio (>1: eager wins)",
+            "seconds_eager": layout["eager"], "shape": f"{tuple(source.shape)}"}
+    return figures
+
+
+def first_fit_child(nside, n_maps):
+    """Run in a fresh subprocess: time the first fit, print JSON."""
+    from skdeepsphere import SphericalCNNClassifier
+    rng = np.random.default_rng(0)
+    maps = rng.standard_normal((n_maps, 12 * nside**2)).astype(np.float32)
+    start = time.perf_counter()
+    SphericalCNNClassifier(nside=nside, max_epochs=1, batch_size=16,
+                           random_state=0).fit(maps, np.arange(n_maps) % 2)
+    print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}))
+
+
+def first_fit_figures(quick):
+    """First fit in a fresh process, cold compile cache, compile "auto" vs off."""
+    nside, n_maps = (32, 32) if quick else (64, 32)
+    seconds = {}
+    for mode in ("0", "auto", "0", "auto") if not quick else ("0", "auto"):
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "SKDEEPSPHERE_COMPILE": mode, "TORCHINDUCTOR_CACHE_DIR": cache,
+                   "PYTHONPATH": str(ROOT)}
+            result = subprocess.run([sys.executable, __file__, "--first-fit-child",
+                                     str(nside), str(n_maps)],
+                                    capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr[-2000:])
+        seconds.setdefault(mode, []).append(
+            json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+    extra = min(seconds["auto"]) - min(seconds["0"])
+    return {"first_fit_cold_cache_extra_seconds": {
+        "value": extra, "unit": "s (compile auto - off, fresh process, cold cache)",
+        "target": 2.0, "seconds_auto": seconds["auto"], "seconds_off": seconds["0"],
+        "nside": nside, "n_maps": n_maps, "epochs": 1}}
+
+
 def psd_figures(quick):
     try:
         from skdeepsphere.features import PowerSpectrumFeatures
@@ -257,7 +468,16 @@ def main():
     parser.add_argument("--json", help="write the figures to this path")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--fit-child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--step-nsides", type=lambda text: [int(v) for v in text.split(",")],
+                        help="nsides of the training-step figures (default 32,64,256; "
+                        "quick: 32)")
+    parser.add_argument("--first-fit-child", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--only", help="comma-separated blocks: laplacian, chebconv, step, "
+                        "changes, first_fit, fit, psd")
     args = parser.parse_args()
+    if args.first_fit_child:
+        first_fit_child(*args.first_fit_child)
+        return
     if args.fit_child:
         nside, n_maps, batch_size, textbook = map(int, args.fit_child[:4])
         fit_child(nside, n_maps, batch_size, bool(textbook), args.fit_child[4])
@@ -269,17 +489,33 @@ def main():
                            "torch": torch.__version__, "quick": args.quick}}
     if device.type == "cuda":
         results["machine"]["gpu"] = torch.cuda.get_device_name(device)
-    for block in (lambda: laplacian_figures(device, args.quick),
-                  lambda: chebconv_figures(device, args.quick),
-                  lambda: fit_figures(device, args.quick),
-                  lambda: psd_figures(args.quick)):
-        for name, figure in block().items():
-            results[name] = figure
+    # Kernel figures wait for compilation rather than time the eager
+    # fallback that compile="auto" uses meanwhile.
+    waiting = {"compile": True} if skdeepsphere.get_config()["compile"] == "auto" else {}
+    blocks = {"laplacian": lambda: laplacian_figures(device, args.quick),
+              "chebconv": lambda: chebconv_figures(device, args.quick),
+              "step": lambda: step_figures(device, args.quick, args.step_nsides),
+              "changes": lambda: changes_figures(device, args.quick),
+              "first_fit": lambda: first_fit_figures(args.quick),
+              "fit": lambda: fit_figures(device, args.quick),
+              "psd": lambda: psd_figures(args.quick)}
+    chosen = args.only.split(",") if args.only else list(blocks)
+    if device.type != "cpu" and "first_fit" in chosen:
+        chosen.remove("first_fit")  # about CPU compilation only
+    for name in chosen:
+        if name not in blocks:
+            parser.error(f"unknown block {name!r}; choose from {', '.join(blocks)}")
+        with skdeepsphere.config_context(**(waiting if name != "first_fit" else {})):
+            block_figures = blocks[name]()
+        for key, figure in block_figures.items():
+            results[key] = figure
             value = figure["value"]
             shown = f"{value:.3g}" if isinstance(value, float) else value
+            figure = {k: ([round(v, 3) for v in f] if isinstance(f, list) else f)
+                      for k, f in figure.items()}
             extras = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in figure.items() if k not in ("value", "unit"))
-            print(f"{name}: {shown} {figure['unit']}  ({extras})", flush=True)
+            print(f"{key}: {shown} {figure['unit']}  ({extras})", flush=True)
     results["total_seconds"] = {"value": time.perf_counter() - start, "unit": "s"}
     print(f"total_seconds: {results['total_seconds']['value']:.1f} s")
     if args.json:

@@ -27,11 +27,15 @@ def main(path):
         elif name == "machine":
             keys = ["device", "threads", "torch", "quick"]
         else:
-            keys = KEYS.get(name, [])
+            keys = KEYS.get(name, [k for k in figure if k not in ("value", "unit", "target")])
         details = ", ".join(
-            f"{k}={figure[k]:.3g}" if isinstance(figure[k], float) else f"{k}={figure[k]}"
+            f"{k}={figure[k]:.3g}" if isinstance(figure[k], float)
+            else f"{k}={[round(v, 3) for v in figure[k]]}" if isinstance(figure[k], list)
+            else f"{k}={figure[k]}"
             for k in keys if k in figure)
-        print(f"| `{name}` | {shown} | {figure['unit']} | {figure.get('target', '')} | {details} |")
+        target = figure.get("target")
+        print(f"| `{name}` | {shown} | {figure['unit']} | {'' if target is None else target} "
+              f"| {details} |")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 import importlib
 
+from ._config import config_context, get_config, set_config
+
 __version__ = "0.1.0"
 
 # Public name -> module. Imported on first use, so that the feature
@@ -31,6 +33,9 @@ __all__ = [
     "rotation_equivariance_error",
     "save_estimator",
     "load_estimator",
+    "config_context",
+    "get_config",
+    "set_config",
     "__version__",
 ]
 

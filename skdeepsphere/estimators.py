@@ -32,7 +32,6 @@ from .checkpoints import EpochCheckpoint, load_checkpoint, resume_fit
 from .healpix import check_maps, infer_nside, nested_order
 from .metrics import masked_r2_score, mean_iou
 from .nn import DeepSphere, MaskedMSELoss, PatchCNN2d, RandomBatchRotation, SphericalUNet
-from .nn.sparse import release_blocks
 from .streaming import MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
@@ -671,7 +670,6 @@ class _SphericalCNNBase(BaseEstimator):
                     # saved from the wrapped module).
                     net._unwrap_accelerator()
             finally:
-                release_blocks()
                 if saver is not None:
                     saver.close()
         self.net_ = net
@@ -742,10 +740,7 @@ class _SphericalCNNBase(BaseEstimator):
         Per-pixel outputs (U-Net) come back in the user's pixel order.
         """
         maps = self._transform_maps(X)
-        try:
-            out = self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
-        finally:
-            release_blocks()
+        out = self.net_.forward(maps).detach().cpu().numpy().astype(np.float64)
         if out.ndim == 3:
             inverse = np.empty_like(self.pixel_order_)
             inverse[self.pixel_order_] = np.arange(len(inverse))

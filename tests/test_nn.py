@@ -1,7 +1,10 @@
+import copy
+
 import healpy as hp
 import numpy as np
 import pytest
 import torch
+from numpy.testing import assert_allclose
 
 from skdeepsphere.graph import healpix_laplacian, laplacian_hierarchy
 from skdeepsphere.healpix import parent_hierarchy
@@ -178,3 +181,107 @@ def test_patch_grid_rejects_non_square_patches(pixels):
 def test_patch_cnn2d_output(head):
     model = PatchCNN2d(np.arange(256, 512), 2, 3, channels=(4, 4, 4), head=head)
     assert model(torch.randn(5, 2, 256)).shape == (5, 3)
+
+
+def _numpy_batch_norm_relu(x, weight, bias, mean=None, var=None, eps=1e-5):
+    """relu(weight (x - mean) / sqrt(var + eps) + bias), batch statistics by default."""
+    if mean is None:
+        mean = x.mean(axis=(0, 2))
+        var = x.var(axis=(0, 2))
+    normed = (x - mean[:, None]) / np.sqrt(var[:, None] + eps)
+    return np.maximum(weight[:, None] * normed + bias[:, None], 0)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_fused_batch_norm_relu_matches_numpy_and_module(momentum):
+    from skdeepsphere.nn._kernels.normalization import batch_norm_relu
+    torch.manual_seed(0)
+    norm = torch.nn.BatchNorm1d(4, momentum=momentum).double()
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    reference = copy.deepcopy(norm)
+    # A large mean against a small spread: float64 sums keep the variance.
+    x = (3 + 0.5 * torch.randn(3, 4, 50, dtype=torch.float64)).requires_grad_()
+    grad = torch.randn(3, 4, 50, dtype=torch.float64)
+    for _ in range(3):
+        fused = batch_norm_relu(norm, x)
+        expected = torch.relu(reference(x))
+    weight, bias = norm.weight.detach().numpy(), norm.bias.detach().numpy()
+    assert_allclose(fused.detach().numpy(),
+                    _numpy_batch_norm_relu(x.detach().numpy(), weight, bias), atol=1e-10)
+    for ours, theirs in zip(torch.autograd.grad(fused, [x, norm.weight, norm.bias], grad),
+                            torch.autograd.grad(expected, [x, reference.weight,
+                                                           reference.bias], grad)):
+        assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-10)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert_allclose(getattr(norm, name).numpy(), getattr(reference, name).numpy(),
+                        atol=1e-12)
+    norm.eval()
+    reference.eval()
+    running = _numpy_batch_norm_relu(x.detach().numpy(), weight, bias,
+                                     norm.running_mean.numpy(), norm.running_var.numpy())
+    assert_allclose(batch_norm_relu(norm, x).detach().numpy(), running, atol=1e-10)
+    assert torch.autograd.gradcheck(lambda v: batch_norm_relu(norm, v), (x[:1, :, :8],))
+    norm.train()
+    assert torch.autograd.gradcheck(lambda v: batch_norm_relu(norm, v), (x[:1, :, :8],))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_batch_norm_relu_pool_matches_modules(training):
+    from skdeepsphere.nn._kernels.normalization import batch_norm_relu
+    torch.manual_seed(0)
+    norm = torch.nn.BatchNorm1d(3).double().train(training)
+    reference = copy.deepcopy(norm)
+    pool = HealpixPool(np.arange(48) // 4)
+    x = torch.randn(2, 3, 48, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, 3, 12, dtype=torch.float64)
+    fused = batch_norm_relu(norm, x, pool=True)
+    expected = pool(torch.relu(reference(x)))
+    assert_allclose(fused.detach().numpy(), expected.detach().numpy(), atol=1e-12)
+    ours = torch.autograd.grad(fused, [x, norm.weight, norm.bias], grad)
+    theirs = torch.autograd.grad(expected, [x, reference.weight, reference.bias], grad)
+    for a, b in zip(ours, theirs):
+        assert_allclose(a.numpy(), b.numpy(), atol=1e-10)
+    assert torch.autograd.gradcheck(lambda v: batch_norm_relu(norm, v, pool=True),
+                                    (x[:1, :, :16].detach().requires_grad_(),))
+
+
+def test_deepsphere_fast_path_matches_reference_modules():
+    # The fast path (fused BatchNorm + ReLU, fast Chebyshev filter) against
+    # the plain module calls: outputs, gradients and running statistics.
+    import skdeepsphere
+    laplacians, _, parents = laplacian_hierarchy(8, None, 2)
+    torch.manual_seed(0)
+    fast = DeepSphere(laplacians, parents, 2, 3, channels=(4, 6), cheb_order=3)
+    reference = copy.deepcopy(fast)
+    x = torch.randn(5, 2, 768)
+    for mode in ("train", "eval"):
+        fast.train(mode == "train")
+        reference.train(mode == "train")
+        fast.zero_grad()
+        reference.zero_grad()
+        out = fast(x)
+        out.square().sum().backward()
+        with skdeepsphere.config_context(kernels="reference"):
+            expected = reference(x)
+        expected.square().sum().backward()
+        assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-4, atol=1e-5)
+        for (name, a), b in zip(fast.named_parameters(), reference.parameters()):
+            scale = b.grad.abs().max().item()
+            # (Biases before a BatchNorm have a zero gradient up to rounding.)
+            assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-3,
+                            atol=max(1e-4 * scale, 1e-5),
+                            err_msg=name)
+    for (name, a), b in zip(fast.named_buffers(), reference.buffers()):
+        assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_deepsphere_hooks_see_their_modules():
+    # A forward hook on a BatchNorm (e.g. to collect statistics) must run.
+    laplacians, _, parents = laplacian_hierarchy(4, None, 1)
+    model = DeepSphere(laplacians, parents, 1, 2, channels=(4, 4), cheb_order=2)
+    seen = []
+    model.blocks[0][1].register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    model(torch.randn(2, 1, 192))
+    assert seen == [torch.Size([2, 4, 192])]

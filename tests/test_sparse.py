@@ -1,7 +1,8 @@
-"""SparseLaplacian and ChebConv against dense numpy references."""
+"""SparseLaplacian, ChebConv and the fast path against dense numpy references."""
 
 import io
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -9,8 +10,10 @@ import torch
 from numpy.testing import assert_allclose
 from scipy import sparse
 
+import skdeepsphere
 from skdeepsphere.graph import healpix_laplacian
 from skdeepsphere.nn import ChebConv, SparseLaplacian, chebyshev_basis
+from skdeepsphere.nn._kernels import compiled, ell, laplacian_step, memory
 
 RTOL, ATOL = 1e-5, 1e-5
 
@@ -29,8 +32,15 @@ LAPLACIANS = _laplacians()
 
 
 @pytest.fixture
-def eager_kernel(monkeypatch):
-    monkeypatch.setenv("SKDEEPSPHERE_COMPILE", "0")
+def eager_kernel():
+    with skdeepsphere.config_context(compile=False):
+        yield
+
+
+@pytest.fixture
+def compiled_kernel():
+    with skdeepsphere.config_context(compile=True):
+        yield
 
 
 def _dense_chebyshev(laplacian, x, weight):
@@ -48,8 +58,7 @@ def test_apply_matches_dense(name, eager_kernel):
 
 
 @pytest.mark.parametrize("name", ["full8"])
-def test_compiled_apply_matches_dense(name, monkeypatch):
-    monkeypatch.setenv("SKDEEPSPHERE_COMPILE", "1")
+def test_compiled_apply_matches_dense(name, compiled_kernel):
     _check_apply(LAPLACIANS[name])
 
 
@@ -60,7 +69,7 @@ def _check_apply(laplacian):
     expected = laplacian.toarray().astype(np.float64) @ x
     assert_allclose(operator(torch.from_numpy(x)).numpy(), expected, rtol=RTOL, atol=ATOL)
     previous = rng.standard_normal(x.shape).astype(np.float32)
-    step = operator.chebyshev_step(torch.from_numpy(x), torch.from_numpy(previous))
+    step = laplacian_step(operator, torch.from_numpy(x), 2.0, torch.from_numpy(previous), 1.0)
     assert_allclose(step.numpy(), 2 * expected - previous, rtol=RTOL, atol=ATOL)
 
 
@@ -69,8 +78,7 @@ def test_gradients_match_dense(name, eager_kernel):
     _check_gradients(LAPLACIANS[name])
 
 
-def test_compiled_gradients_match_dense(monkeypatch):
-    monkeypatch.setenv("SKDEEPSPHERE_COMPILE", "1")
+def test_compiled_gradients_match_dense(compiled_kernel):
     _check_gradients(LAPLACIANS["full8"])
 
 
@@ -81,7 +89,7 @@ def _check_gradients(laplacian):
                      requires_grad=True)
     previous = torch.randn(x.shape, requires_grad=True)
     grad_out = rng.standard_normal(x.shape)
-    operator.chebyshev_step(operator(x), previous).backward(torch.from_numpy(grad_out).float())
+    (2 * operator(operator(x)) - previous).backward(torch.from_numpy(grad_out).float())
     L = laplacian.toarray().astype(np.float64)
     assert_allclose(x.grad.numpy(), L.T @ (2 * L.T @ grad_out), rtol=1e-4, atol=1e-4)
     assert_allclose(previous.grad.numpy(), -grad_out, rtol=RTOL, atol=ATOL)
@@ -90,9 +98,7 @@ def _check_gradients(laplacian):
 def test_gradcheck_float64(eager_kernel):
     operator = SparseLaplacian(LAPLACIANS["partial8"])
     x = torch.randn(operator.n_pixels, 2, dtype=torch.float64, requires_grad=True)
-    previous = torch.randn(operator.n_pixels, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(operator, (x,))
-    assert torch.autograd.gradcheck(operator.chebyshev_step, (x, previous))
 
 
 @pytest.mark.parametrize("name", ["full4", "partial8"])
@@ -109,8 +115,7 @@ def test_chebconv_matches_dense(name, cheb_order, eager_kernel):
     assert_allclose(conv(x).detach().numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_compiled_chebconv_matches_dense(monkeypatch):
-    monkeypatch.setenv("SKDEEPSPHERE_COMPILE", "1")
+def test_compiled_chebconv_matches_dense(compiled_kernel):
     laplacian = LAPLACIANS["full8"]
     torch.manual_seed(0)
     conv = ChebConv(3, 4, laplacian, cheb_order=4)
@@ -170,54 +175,102 @@ def test_device_state_dict_and_pickle():
 @pytest.fixture
 def pooled(monkeypatch):
     """Route every float block through a fresh recycling pool."""
-    from skdeepsphere.nn import sparse as sparse_module
-    monkeypatch.setattr(sparse_module, "POOL_MIN_ELEMENTS", 1)
-    monkeypatch.setattr(sparse_module, "_pool", sparse_module._BlockPool(2**30))
-    return sparse_module
+    monkeypatch.setattr(memory, "POOL_MIN_ELEMENTS", 1)
+    pool = memory.BlockPool()
+    monkeypatch.setattr(memory, "_pool", pool)
+    return pool
 
 
 def test_pool_recycles_only_unreferenced_blocks(pooled):
-    first = pooled.empty_block((4, 5))
+    first = memory.empty_block((4, 5))
     address = first.data_ptr()
     view = first[1:]
     del first
-    # A live view keeps the array: a new block must be different memory.
-    second = pooled.empty_block((5, 4))
+    # A live view keeps the memory: a new block must be different memory.
+    second = memory.empty_block((5, 4))
     assert second.data_ptr() != address
+    assert pooled.nbytes == 0
     del view
-    third = pooled.empty_block((2, 10))
+    assert pooled.nbytes == 80
+    third = memory.empty_block((2, 10))
     assert third.data_ptr() == address
     assert third.shape == (2, 10)
     # Other sizes and dtypes never share an array.
-    assert pooled.empty_block((3, 3)).data_ptr() not in (address, second.data_ptr())
-    assert pooled.empty_block((4, 5), torch.float64).dtype == torch.float64
-    pooled.release_blocks()
-    assert pooled._pool.nbytes == 0
+    assert memory.empty_block((3, 3)).data_ptr() not in (address, second.data_ptr())
+    assert memory.empty_block((4, 5), torch.float64).dtype == torch.float64
+    # Memory held by autograd stays out of the pool until the graph dies.
+    leaf = torch.randn(4, 5, requires_grad=True)
+    block = memory.empty_block((4, 5))
+    block.copy_(leaf.detach())
+    product = (block * leaf).sum()
+    address = block.data_ptr()
+    del block
+    assert memory.empty_block((4, 5)).data_ptr() != address
+    del product
+    assert memory.empty_block((4, 5)).data_ptr() == address
 
 
-def test_pool_capacity_drops_least_recently_used(pooled):
-    pool = pooled._BlockPool(capacity=3 * 40)
-    arrays = [pool.acquire(10, np.dtype(np.float32)) for _ in range(4)]
-    assert pool.nbytes == 3 * 40
-    del arrays
-    assert pool.acquire(1000, np.dtype(np.float32)).nbytes == 4000  # not pooled
-    assert pool.nbytes == 3 * 40
+def test_pool_capacity_and_age(pooled):
+    with skdeepsphere.config_context(pool_mb=120 / 2**20):  # room for 3 blocks of 40 B
+        blocks = [memory.empty_block((10,)) for _ in range(4)]
+        del blocks
+        assert pooled.nbytes == 3 * 40
+    assert pooled.trim(older_than=60.0) == 3 * 40  # all freed just now
+    assert pooled.trim(older_than=0.0) == 0
 
 
-def test_pool_capacity_from_environment(monkeypatch, pooled):
-    monkeypatch.setenv("SKDEEPSPHERE_POOL_MB", "1.5")
-    assert pooled._pool_capacity() == int(1.5 * 2**20)
-    monkeypatch.setenv("SKDEEPSPHERE_POOL_MB", "lots")
+def test_pool_returns_memory_by_itself(pooled, monkeypatch):
+    # No release call: the trimming thread drops blocks unused for a while.
+    monkeypatch.setattr(memory, "KEEP_SECONDS", 0.05)
+    del memory.empty_block((1000,)).__dict__  # a block freed at once
+    assert pooled.nbytes == 4000
+    for _ in range(200):
+        if pooled.nbytes == 0:
+            break
+        threading.Event().wait(0.01)
+    assert pooled.nbytes == 0
+
+
+def test_pool_disabled(pooled):
+    with skdeepsphere.config_context(pool_mb=0):
+        memory.empty_block((10,))
+    assert pooled.nbytes == 0
+
+
+def test_config_validates_and_restores():
+    before = skdeepsphere.get_config()
+    with skdeepsphere.config_context(kernels="reference", compile=False, pool_mb=1):
+        assert skdeepsphere.get_config() == {"kernels": "reference", "compile": False,
+                                             "pool_mb": 1.0}
+    assert skdeepsphere.get_config() == before
+    with pytest.raises(ValueError, match="kernels must be 'fast' or 'reference'"):
+        skdeepsphere.set_config(kernels="quick")
+    with pytest.raises(ValueError, match="compile must be 'auto', True or False"):
+        skdeepsphere.set_config(compile=1)
+    with pytest.raises(ValueError, match="pool_mb must be a number of megabytes"):
+        skdeepsphere.set_config(pool_mb=-1)
+    assert skdeepsphere.get_config() == before
+
+
+def test_config_defaults_from_environment():
+    from skdeepsphere._config import _defaults_from_environment
+    assert _defaults_from_environment({}) == {"kernels": "fast", "compile": "auto",
+                                              "pool_mb": 2048.0}
+    seeded = _defaults_from_environment({"SKDEEPSPHERE_COMPILE": "0",
+                                         "SKDEEPSPHERE_POOL_MB": "1.5",
+                                         "SKDEEPSPHERE_KERNELS": "reference"})
+    assert seeded == {"kernels": "reference", "compile": False, "pool_mb": 1.5}
     with pytest.raises(ValueError, match="SKDEEPSPHERE_POOL_MB"):
-        pooled._pool_capacity()
+        _defaults_from_environment({"SKDEEPSPHERE_POOL_MB": "lots"})
+    with pytest.raises(ValueError, match="SKDEEPSPHERE_COMPILE"):
+        _defaults_from_environment({"SKDEEPSPHERE_COMPILE": "maybe"})
 
 
-@pytest.mark.parametrize("compile_mode", ["0", "1"])
-def test_chebconv_with_recycled_blocks_matches_dense(monkeypatch, pooled, compile_mode):
+@pytest.mark.parametrize("compile_mode", [False, True])
+def test_chebconv_with_recycled_blocks_matches_dense(pooled, compile_mode):
     # Two forward passes alive at once, then their backward passes in
     # reverse order: blocks saved by autograd must never be handed out again
     # while in use, and recycled blocks must not leak stale values.
-    monkeypatch.setenv("SKDEEPSPHERE_COMPILE", compile_mode)
     laplacian = LAPLACIANS["partial8"]
     torch.manual_seed(0)
     conv = ChebConv(3, 4, laplacian, cheb_order=5)
@@ -225,40 +278,113 @@ def test_chebconv_with_recycled_blocks_matches_dense(monkeypatch, pooled, compil
     rng = np.random.default_rng(3)
     inputs = [torch.randn(2, 3, laplacian.shape[0], requires_grad=True) for _ in range(2)]
     grads = [rng.standard_normal((2, 4, laplacian.shape[0])) for _ in range(2)]
-    for _ in range(2):  # the second round runs on recycled memory
-        outputs = [conv(x) for x in inputs]
-        for x, out in zip(inputs, outputs):
-            expected = _dense_chebyshev(laplacian, x.double().detach().numpy(), weight)
-            expected += conv.bias.detach().numpy()[:, None]
-            assert_allclose(out.detach().numpy(), expected, rtol=1e-4, atol=1e-4)
-        for x, out, grad in reversed(list(zip(inputs, outputs, grads))):
-            x.grad = None
-            out.backward(torch.from_numpy(grad).float())
-            expected_grad = _dense_chebyshev(laplacian, grad, weight.transpose(0, 2, 1))
-            assert_allclose(x.grad.numpy(), expected_grad, rtol=1e-4, atol=1e-4)
-        del outputs
-    assert pooled._pool.nbytes > 0
+    with skdeepsphere.config_context(compile=compile_mode):
+        for _ in range(2):  # the second round runs on recycled memory
+            outputs = [conv(x) for x in inputs]
+            for x, out in zip(inputs, outputs):
+                expected = _dense_chebyshev(laplacian, x.double().detach().numpy(), weight)
+                expected += conv.bias.detach().numpy()[:, None]
+                assert_allclose(out.detach().numpy(), expected, rtol=1e-4, atol=1e-4)
+            for x, out, grad in reversed(list(zip(inputs, outputs, grads))):
+                x.grad = None
+                out.backward(torch.from_numpy(grad).float())
+                expected_grad = _dense_chebyshev(laplacian, grad, weight.transpose(0, 2, 1))
+                assert_allclose(x.grad.numpy(), expected_grad, rtol=1e-4, atol=1e-4)
+            del outputs
+    assert pooled.nbytes > 0
 
 
-def test_transpose_into_matches_numpy(monkeypatch):
-    from skdeepsphere.nn.sparse import transpose_into
-    source = torch.randn(37, 91)
-    for mode in ("0", "1"):
-        monkeypatch.setenv("SKDEEPSPHERE_COMPILE", mode)
-        out = transpose_into(source, torch.empty(91, 37))
-        assert_allclose(out.numpy(), source.numpy().T)
+@pytest.mark.parametrize("name", ["full4", "partial8"])
+@pytest.mark.parametrize("in_channels", [3, 8])  # 8: weight gradient by row chunks
+def test_fast_and_reference_kernels_agree(name, in_channels, eager_kernel):
+    # Forward and every gradient of the two implementations behind the
+    # setting `kernels`, on the same weights.
+    laplacian = LAPLACIANS[name]
+    torch.manual_seed(0)
+    conv = ChebConv(in_channels, 5, laplacian, cheb_order=4)
+    x = torch.randn(2, in_channels, laplacian.shape[0], requires_grad=True)
+    grad = torch.randn(2, 5, laplacian.shape[0])
+    results = {}
+    for kernels in ("fast", "reference"):
+        x.grad = None
+        conv.zero_grad()
+        with skdeepsphere.config_context(kernels=kernels):
+            out = conv(x)
+        out.backward(grad)
+        results[kernels] = [out.detach(), x.grad, conv.weight.grad, conv.bias.grad]
+    for fast, reference in zip(results["fast"], results["reference"]):
+        scale = reference.abs().max().item()
+        assert_allclose(fast.numpy(), reference.numpy(), rtol=1e-4, atol=1e-6 * scale)
 
 
-def test_compiled_kernel_guards_its_unchecked_gathers(monkeypatch):
+def test_sparse_mm_branch_matches_dense(monkeypatch):
+    # The CUDA path (torch.sparse CSR products) forced on CPU.
+    monkeypatch.setattr(ell, "_uses_sparse_mm", lambda x: True)
+    _check_apply(LAPLACIANS["partial8"])
+    _check_gradients(LAPLACIANS["knn20"])
+    laplacian = LAPLACIANS["full4"]
+    torch.manual_seed(0)
+    conv = ChebConv(3, 4, laplacian, cheb_order=5)
+    x = torch.randn(2, 3, laplacian.shape[0], requires_grad=True)
+    weight = conv.weight.double().detach().numpy()
+    expected = _dense_chebyshev(laplacian, x.double().detach().numpy(), weight)
+    assert_allclose(conv(x).detach().numpy(), expected, rtol=1e-4, atol=1e-4)
+    grad = np.random.default_rng(2).standard_normal(expected.shape)
+    conv(x).backward(torch.from_numpy(grad).float())
+    expected_grad = _dense_chebyshev(laplacian, grad, weight.transpose(0, 2, 1))
+    assert_allclose(x.grad.numpy(), expected_grad, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_compiles_in_the_background(monkeypatch):
+    # compile="auto": the first large call starts the compilation in a
+    # thread and returns None (eager kernel); once done, the compiled one.
+    calls = []
+    gate = threading.Event()
+
+    def fake_compile(function, dynamic):
+        def run(*args):
+            calls.append(threading.current_thread().name)
+            gate.wait(5)
+            return function(*args)
+        return run
+
+    def example():
+        x = torch.ones(4, 2)
+        return [x, torch.zeros(4, 1, dtype=torch.int64), torch.ones(4, 1), torch.tensor(1.0),
+                torch.empty_like(x)]
+
+    monkeypatch.setattr(compiled, "_state", {})
+    monkeypatch.setattr(compiled, "_compiled", {})
+    monkeypatch.setattr(compiled, "_failed", False)
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    small = compiled.COMPILE_MIN_ELEMENTS - 1
+    with skdeepsphere.config_context(compile="auto"):
+        assert compiled.ready(compiled.gather_apply, 9, torch.float32, small, example) is None
+        assert compiled._state == {}  # small blocks never compile
+        big = compiled.COMPILE_MIN_ELEMENTS
+        assert compiled.ready(compiled.gather_apply, 9, torch.float32, big, example) is None
+        assert compiled.ready(compiled.gather_apply, 9, torch.float32, big, example) is None
+        gate.set()
+        for _ in range(500):
+            kernel = compiled.ready(compiled.gather_apply, 9, torch.float32, big, example)
+            if kernel is not None:
+                break
+            threading.Event().wait(0.01)
+    assert calls == ["skdeepsphere-compile"]  # compiled once, not by the caller
+    assert kernel is compiled._compiled[compiled.gather_apply]
+    with skdeepsphere.config_context(compile=False):
+        assert compiled.ready(compiled.gather_apply, 9, torch.float32, big, example) is None
+
+
+def test_compiled_kernel_guards_its_unchecked_gathers(compiled_kernel):
     # The compiled kernels index without bounds checks: shapes and the
     # neighbour table are validated before every call instead.
-    monkeypatch.setenv("SKDEEPSPHERE_COMPILE", "1")
     laplacian = LAPLACIANS["full4"]
     operator = SparseLaplacian(laplacian)
     with pytest.raises(ValueError, match=r"x must have shape \(192, 3\)"):
-        operator._kernel(torch.randn(100, 3), 1.0, None, 0.0)
+        laplacian_step(operator, torch.randn(100, 3), 1.0)
     with pytest.raises(ValueError, match="out must have shape"):
-        operator._kernel(torch.randn(192, 3), 1.0, None, 0.0, out=torch.empty(192, 2))
+        laplacian_step(operator, torch.randn(192, 3), 1.0, out=torch.empty(192, 2))
     state = operator.state_dict()
     state["neighbours"] = state["neighbours"].clone()
     state["neighbours"][5, 0] = 10_000

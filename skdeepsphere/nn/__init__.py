@@ -5,10 +5,10 @@ Nothing here imports scikit-learn.
 
 from .augment import RandomBatchRotation
 from .conv import ChebConv, chebyshev_basis
+from ._kernels import SparseLaplacian
 from .losses import MaskedMSELoss
 from .models import DeepSphere, PatchCNN2d, SphericalUNet, nested_patch_grid
 from .pool import HealpixPool, HealpixUnpool
-from .sparse import SparseLaplacian, release_blocks
 
 __all__ = [
     "ChebConv",
@@ -22,5 +22,4 @@ __all__ = [
     "SphericalUNet",
     "chebyshev_basis",
     "nested_patch_grid",
-    "release_blocks",
 ]

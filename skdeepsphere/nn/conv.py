@@ -1,11 +1,17 @@
-r"""Chebyshev graph convolution (Defferrard et al. 2016), as in DeepSphere."""
+r"""Chebyshev graph convolution (Defferrard et al. 2016), as in DeepSphere.
+
+:func:`chebyshev_basis` and the ``einsum`` in :meth:`ChebConv.forward` are
+the readable reference; the fast path (``set_config(kernels="fast")``, the
+default) computes the same function in :mod:`skdeepsphere.nn._kernels`.
+"""
 
 import math
 
 import torch
 from torch import nn
 
-from .sparse import SparseLaplacian, empty_block, transpose_into
+from .._config import get_config
+from ._kernels import SparseLaplacian, chebyshev_filter
 
 __all__ = ["ChebConv", "chebyshev_basis"]
 
@@ -14,12 +20,14 @@ def chebyshev_basis(laplacian, x, cheb_order):
     r"""Stack :math:`T_0(\tilde L) x, \dots, T_{K-1}(\tilde L) x`.
 
     Uses the recursion :math:`T_0 x = x`, :math:`T_1 x = \tilde L x`,
-    :math:`T_k x = 2 \tilde L T_{k-1} x - T_{k-2} x`.
+    :math:`T_k x = 2 \tilde L T_{k-1} x - T_{k-2} x`, differentiated by
+    autograd.
 
     Parameters
     ----------
     laplacian : callable
-        Applies the rescaled Laplacian to a (n_pixels, n_signals) tensor.
+        Applies the rescaled Laplacian to a (n_pixels, n_signals) tensor,
+        e.g. a :class:`~skdeepsphere.nn.SparseLaplacian`.
     x : torch.Tensor of shape (n_pixels, n_signals)
     cheb_order : int
         Number of polynomials K (K = 1 is a pixel-wise linear map).
@@ -27,102 +35,22 @@ def chebyshev_basis(laplacian, x, cheb_order):
     Returns
     -------
     basis : torch.Tensor of shape (cheb_order, n_pixels, n_signals)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepsphere.graph import healpix_laplacian
+    >>> from skdeepsphere.nn import SparseLaplacian, chebyshev_basis
+    >>> L = SparseLaplacian(healpix_laplacian(2))
+    >>> chebyshev_basis(L, torch.ones(48, 3), 4).shape
+    torch.Size([4, 48, 3])
     """
-    return torch.stack(list(_chebyshev_terms(laplacian, x, cheb_order)))
-
-
-def _chebyshev_terms(laplacian, x, cheb_order):
-    """Yield the terms of :func:`chebyshev_basis` one by one."""
-    # A SparseLaplacian fuses 2 L T_{k-1} - T_{k-2} into one pass over memory.
-    step = getattr(laplacian, "chebyshev_step", None)
-    if step is None:
-        def step(current, previous):
-            return 2 * laplacian(current) - previous
-    previous, current = None, x
-    yield x
-    for k in range(1, cheb_order):
-        previous, current = current, (laplacian(current) if k == 1
-                                      else step(current, previous))
-        yield current
-
-
-class _ChebyshevFilter(torch.autograd.Function):
-    r"""``sum_k T_k(L) x theta_k + b`` with a hand-written backward.
-
-    Forward: the K terms are separate contiguous (n_pixels, batch * C_in)
-    blocks, each produced by one fused kernel pass, and the filter is K
-    accumulating ``addmm`` (no stacked copy of the basis). Backward: the
-    input gradient :math:`\sum_k T_k(L) G_k` with :math:`G_k = G \theta_k^T`
-    is evaluated by Clenshaw's recurrence
-    :math:`b_k = G_k + 2 L b_{k+1} - b_{k+2}`, one fused pass per order plus
-    an in-place ``addmm``, so that no :math:`G_k` is ever stored. Fewer and
-    smaller temporaries matter on CPU, where fresh memory costs page faults.
-    Layout changes between (batch, channels, n_pixels) and pixel-major are
-    explicit 2-D transposes into pooled blocks
-    (:func:`~skdeepsphere.nn.sparse.transpose_into`; a 3-D
-    ``permute().contiguous()`` is 5x slower).
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, operator):
-        batch, channels, n_pixels = x.shape
-        cheb_order, _, out_channels = weight.shape
-        rows = n_pixels * batch
-        first = empty_block((n_pixels, batch * channels), x.dtype, x.device)
-        transpose_into(x.reshape(batch * channels, n_pixels), first)
-        terms = [first]
-        for k in range(1, cheb_order):
-            previous = terms[-2] if k > 1 else None
-            terms.append(operator._kernel(terms[-1], 2.0 if k > 1 else 1.0, previous, 1.0))
-        out = empty_block((rows, out_channels), x.dtype, x.device)
-        if bias is None:
-            torch.mm(terms[0].view(rows, channels), weight[0], out=out)
-        else:
-            torch.addmm(bias, terms[0].view(rows, channels), weight[0], out=out)
-        for k in range(1, cheb_order):
-            out.addmm_(terms[k].view(rows, channels), weight[k])
-        ctx.operator = operator
-        ctx.has_bias = bias is not None
-        ctx.shape = (batch, channels, n_pixels)
-        ctx.save_for_backward(weight, *terms)
-        result = empty_block((batch, out_channels, n_pixels), x.dtype, x.device)
-        transpose_into(out.view(n_pixels, -1), result.view(batch * out_channels, n_pixels))
-        return result
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        weight, *terms = ctx.saved_tensors
-        batch, channels, n_pixels = ctx.shape
-        cheb_order = weight.shape[0]
-        rows = n_pixels * batch
-        out_channels = weight.shape[2]
-        pixel_major = empty_block((n_pixels, batch * out_channels), grad.dtype, grad.device)
-        transpose_into(grad.reshape(batch * out_channels, n_pixels), pixel_major)
-        grad = pixel_major.view(rows, out_channels)
-        grad_x = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[1]:
-            grad_weight = torch.stack([term.view(rows, channels).T @ grad for term in terms])
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = grad.sum(0)
-        if ctx.needs_input_grad[0]:
-            kernel = ctx.operator._kernel
-            # Clenshaw: b_{K-1} = G_{K-1}; b_k = G_k + 2 L b_{k+1} - b_{k+2};
-            # result = G_0 + L b_1 - b_2 (b_K = 0).
-            # Three rolling buffers: the one two steps old is free again.
-            def block():
-                return empty_block((n_pixels, batch * channels), grad.dtype, grad.device)
-
-            latest = torch.mm(grad, weight[-1].T, out=block().view(rows, channels))
-            free, later, latest = None, None, latest.view(n_pixels, -1)
-            for k in range(cheb_order - 2, -1, -1):
-                current = kernel(latest, 2.0 if k > 0 else 1.0, later, 1.0,
-                                 out=block() if free is None else free)
-                current.view(rows, channels).addmm_(grad, weight[k].T)
-                free, later, latest = later, latest, current
-            grad_x = empty_block((batch, channels, n_pixels), grad.dtype, grad.device)
-            transpose_into(latest, grad_x.view(batch * channels, n_pixels))
-        return grad_x, grad_weight, grad_bias, None
+    terms = [x]
+    if cheb_order > 1:
+        terms.append(laplacian(x))
+    for _ in range(2, cheb_order):
+        terms.append(2 * laplacian(terms[-1]) - terms[-2])
+    return torch.stack(terms)
 
 
 class ChebConv(nn.Module):
@@ -180,7 +108,14 @@ class ChebConv(nn.Module):
 
     def forward(self, x):
         """Filter ``x`` of shape (batch, in_channels, n_pixels)."""
-        return _ChebyshevFilter.apply(x, self.weight, self.bias, self.laplacian)
+        if get_config()["kernels"] == "fast":
+            return chebyshev_filter(self.laplacian, x, self.weight, self.bias)
+        batch, channels, n_pixels = x.shape
+        signals = x.permute(2, 0, 1).reshape(n_pixels, batch * channels)
+        basis = chebyshev_basis(self.laplacian, signals, self.cheb_order)
+        y = torch.einsum("kpbi,kio->bop", basis.view(-1, n_pixels, batch, channels),
+                         self.weight)
+        return y if self.bias is None else y + self.bias[:, None]
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, "

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._config import get_config
+from ._kernels.normalization import batch_norm_relu, fusable, fusable_pool
 from .conv import ChebConv
 from .pool import HealpixPool, HealpixUnpool
 
@@ -43,6 +45,11 @@ class DeepSphere(nn.Module):
       invariant to rotations of the input (up to the graph's equivariance);
     * ``"cnn"``, the feature maps of the coarsest level flattened into a
       dense layer, which can use where features are.
+
+    With the fast kernels (:func:`skdeepsphere.set_config`) on CPU, each
+    block's BatchNorm, ReLU and max-pooling run as one autograd node; the
+    modules, their ``state_dict`` and running statistics are the standard
+    ones, and a module with hooks is called as usual.
 
     Parameters
     ----------
@@ -113,7 +120,29 @@ class DeepSphere(nn.Module):
 
     def forward(self, x):
         """Scores of shape (batch, n_outputs) for maps (batch, in_channels, n_pixels)."""
-        return self.head(self.blocks(x))
+        if get_config()["kernels"] != "fast":
+            return self.head(self.blocks(x))
+        for block in self.blocks:
+            x = _fast_block(block, x)
+        return self.head(x)
+
+
+def _fast_block(block, x):
+    """``block(x)``, with BatchNorm, ReLU (and max-pooling) fused where that is exact."""
+    layers = list(block)
+    if (len(layers) < 3 or block._forward_hooks or block._forward_pre_hooks
+            or not isinstance(layers[0], ChebConv)):
+        return block(x)
+    x = layers[0](x)
+    if fusable(layers[1], layers[2], x):
+        pool = len(layers) > 3 and fusable_pool(layers[3], x)
+        x = batch_norm_relu(layers[1], x, pool=pool)
+        layers = layers[3 + pool:]
+    else:
+        layers = layers[1:]
+    for layer in layers:
+        x = layer(x)
+    return x
 
 
 def nested_patch_grid(nested_pixels):

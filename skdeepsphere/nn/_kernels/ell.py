@@ -1,0 +1,201 @@
+r"""A fixed symmetric sparse matrix in ELL layout and its kernels.
+
+``y = alpha L x - beta prev`` for pixel-major ``x`` of shape
+``(n_pixels, n_signals)``, so that the neighbours of a pixel are whole
+contiguous rows. The HEALPix graph has a handful of neighbours per pixel, so
+``L`` is stored as ``neighbours`` and ``weights`` of shape ``(n_pixels, k)``,
+rows shorter than ``k`` padded with the pixel itself and weight 0. One
+application is then a gather of ``k`` rows and a weighted sum, which runs
+
+- on CPU, for large blocks, as the compiled kernels of :mod:`.compiled`;
+- on CPU otherwise as torch's ``embedding_bag`` (a weighted sum of ``k``
+  rows per pixel is exactly that: multi-threaded, nothing to compile);
+- on CUDA as cuSPARSE's CSR product (``torch.sparse.mm``).
+
+``L`` is symmetric, so the gradient of ``L x`` is ``L`` applied to the
+output gradient: forward and backward share one kernel.
+"""
+
+import numpy as np
+import torch
+from scipy import sparse
+from torch import nn
+from torch.nn import functional
+
+from . import compiled
+from .memory import empty_block
+
+__all__ = ["SparseLaplacian", "laplacian_step"]
+
+
+def ell_arrays(laplacian):
+    """``(neighbours, weights)`` of a symmetric scipy matrix, ELL layout."""
+    csr = sparse.csr_matrix(laplacian)
+    csr.sum_duplicates()
+    n = csr.shape[0]
+    if csr.shape != (n, n):
+        raise ValueError(f"laplacian must be square, got shape {csr.shape}")
+    asymmetry = abs(csr - csr.T).max() if csr.nnz else 0.0
+    if asymmetry > 1e-5 * max(abs(csr).max() if csr.nnz else 0.0, 1e-30):
+        raise ValueError("laplacian must be symmetric: the backward pass "
+                         f"applies it again (max |L - L^T| = {asymmetry:.3g})")
+    counts = np.diff(csr.indptr)
+    width = max(int(counts.max()) if n else 0, 1)
+    slot = np.arange(csr.nnz) - np.repeat(csr.indptr[:-1], counts)
+    rows = np.repeat(np.arange(n), counts)
+    # Padding gathers the pixel itself (already in cache) with weight 0.
+    neighbours = np.repeat(np.arange(n, dtype=np.int64)[:, None], width, axis=1)
+    weights = np.zeros((n, width), dtype=np.float32)
+    neighbours[rows, slot] = csr.indices
+    weights[rows, slot] = csr.data
+    return neighbours, weights
+
+
+def _uses_sparse_mm(x):
+    """cuSPARSE on CUDA (tests force this branch on CPU by monkeypatching)."""
+    return x.device.type != "cpu"
+
+
+def laplacian_step(operator, x, alpha, prev=None, beta=0.0, out=None):
+    """``alpha * L x - beta * prev`` (``prev`` may be ``None``), no autograd.
+
+    ``x`` and ``prev`` are contiguous (n_pixels, n_signals); the result is
+    written into ``out`` (a fresh block if ``None``, never ``x``).
+    """
+    x = x.detach()
+    weights = operator.weights.to(x.dtype)
+    if prev is not None and beta == 0:
+        prev = None
+    if not _uses_sparse_mm(x):
+        function = compiled.gather_apply if prev is None else compiled.gather_step
+        width = operator.neighbours.shape[1]
+        kernel = compiled.ready(function, width, x.dtype, x.numel(),
+                                lambda: _example(function, operator, x.dtype))
+        if kernel is not None:
+            operator.check_operands(x, prev, out)
+            # 0-d scalar tensors keep the guards stable across alpha, beta.
+            scalars = torch.tensor([alpha, beta], dtype=x.dtype)
+            target = empty_block(x.shape, x.dtype) if out is None else out
+            if prev is None:
+                return kernel(x, operator.neighbours, weights, scalars[0], target)
+            return kernel(x, operator.neighbours, weights, scalars[0], prev.detach(),
+                          scalars[1], target)
+        # A bag of k weighted rows per pixel is exactly an ELL product.
+        product = functional.embedding_bag(
+            operator.neighbours, x, mode="sum",
+            per_sample_weights=weights if alpha == 1 else weights * alpha)
+        alpha = 1
+    else:
+        product = torch.sparse.mm(operator.matrix(x.dtype), x)
+    out = product if out is None else out.copy_(product)
+    if alpha != 1:
+        out.mul_(alpha)
+    if prev is not None:
+        out.sub_(prev, alpha=beta)
+    return out
+
+
+def _example(function, operator, dtype):
+    """Small arguments to compile ``function`` on, away from the caller's."""
+    x = torch.randn(operator.n_pixels, 8, dtype=dtype)
+    scalars = torch.tensor([1.0, 1.0], dtype=dtype)
+    args = [x, operator.neighbours, operator.weights.to(dtype), scalars[0]]
+    if function is compiled.gather_step:
+        args += [torch.randn_like(x), scalars[1]]
+    return args + [torch.empty_like(x)]
+
+
+class _Apply(torch.autograd.Function):
+    """``L x`` with ``L`` symmetric: the backward applies ``L`` again."""
+
+    @staticmethod
+    def forward(ctx, operator, x):
+        ctx.operator = operator
+        return laplacian_step(operator, x, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, laplacian_step(ctx.operator, grad.contiguous(), 1.0)
+
+
+class SparseLaplacian(nn.Module):
+    """A fixed symmetric sparse matrix acting on pixel-major signals.
+
+    Parameters
+    ----------
+    laplacian : scipy.sparse matrix of shape (n_pixels, n_pixels)
+        Symmetric (e.g. the rescaled Laplacian of
+        :func:`skdeepsphere.graph.healpix_laplacian`).
+
+    Attributes
+    ----------
+    n_pixels : int
+    neighbours : torch.Tensor of shape (n_pixels, k), int64 buffer
+        Column of each stored entry, row by row (ELL layout).
+    weights : torch.Tensor of shape (n_pixels, k), float32 buffer
+        Value of each stored entry; padding entries are 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepsphere.graph import healpix_laplacian
+    >>> from skdeepsphere.nn import SparseLaplacian
+    >>> operator = SparseLaplacian(healpix_laplacian(4))
+    >>> operator(torch.ones(192, 3)).shape
+    torch.Size([192, 3])
+    """
+
+    def __init__(self, laplacian):
+        super().__init__()
+        neighbours, weights = ell_arrays(laplacian)
+        self.n_pixels = neighbours.shape[0]
+        self.register_buffer("neighbours", torch.from_numpy(neighbours))
+        self.register_buffer("weights", torch.from_numpy(weights))
+        self._csr_cache = {}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_csr_cache"] = {}
+        state["_checked"] = None
+        return state
+
+    def _apply(self, fn, *args, **kwargs):
+        self._csr_cache = {}
+        return super()._apply(fn, *args, **kwargs)
+
+    def matrix(self, dtype=None):
+        """The operator as a torch sparse CSR tensor (cached per device and dtype)."""
+        dtype = self.weights.dtype if dtype is None else dtype
+        key = (self.weights.device, dtype)
+        if key not in self._csr_cache:
+            n, width = self.neighbours.shape
+            crow = torch.arange(0, n * width + 1, width, device=self.neighbours.device)
+            self._csr_cache[key] = torch.sparse_csr_tensor(
+                crow, self.neighbours.reshape(-1), self.weights.reshape(-1).to(dtype),
+                size=(n, n), check_invariants=False)
+        return self._csr_cache[key]
+
+    def check_operands(self, x, prev, out):
+        """Guard the compiled kernels, which gather without bounds checks."""
+        expected = (self.n_pixels,) + tuple(x.shape[1:])
+        for name, block in (("x", x), ("prev", prev), ("out", out)):
+            if block is not None and tuple(block.shape) != expected:
+                raise ValueError(f"{name} must have shape {expected} for a Laplacian of "
+                                 f"{self.n_pixels} pixels, got {tuple(block.shape)}")
+        # The buffer may have been replaced (load_state_dict): check it
+        # again whenever its memory or version changes.
+        key = (self.neighbours.data_ptr(), self.neighbours._version)
+        if getattr(self, "_checked", None) != key:
+            neighbours = self.neighbours
+            if neighbours.numel() and (int(neighbours.min()) < 0
+                                       or int(neighbours.max()) >= self.n_pixels):
+                raise ValueError(f"neighbours must be in [0, {self.n_pixels}), got "
+                                 f"[{int(neighbours.min())}, {int(neighbours.max())}]")
+            self._checked = key
+
+    def forward(self, x):
+        """Return ``L @ x`` for ``x`` of shape (n_pixels, n_signals)."""
+        return _Apply.apply(self, x.contiguous())
+
+    def extra_repr(self):
+        return f"n_pixels={self.n_pixels}, neighbours={self.neighbours.shape[1]}"
