@@ -141,7 +141,7 @@ right.legend()
 # no projection, no padding, no choice of orientation. The estimator is an
 # ordinary scikit-learn classifier, so ``cross_val_score``, ``Pipeline`` and
 # ``GridSearchCV`` work on it as they do on any other (see
-# :ref:`sphx_glr_auto_examples_plot_grid_search.py`). With noise and with
+# :ref:`sphx_glr_auto_examples_scaling_up_plot_grid_search.py`). With noise and with
 # only part of the sky the task gets harder:
-# :ref:`sphx_glr_auto_examples_plot_partial_sky_noise.py` compares DeepSphere
+# :ref:`sphx_glr_auto_examples_paper_reproductions_plot_partial_sky_noise.py` compares DeepSphere
 # with its baselines in that setting.

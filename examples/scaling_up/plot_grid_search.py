@@ -125,7 +125,7 @@ fig.tight_layout()
 # choice here. The power-spectrum SVM does worst, since the classes were
 # built to share their power spectrum. With noisier maps or smaller patches
 # the balance turns in favour of DeepSphere (see
-# :ref:`sphx_glr_auto_examples_plot_partial_sky_noise.py`). The refitted best
+# :ref:`sphx_glr_auto_examples_paper_reproductions_plot_partial_sky_noise.py`). The refitted best
 # model is ``search.best_estimator_``, ready for ``predict``.
 # Larger searches follow the same pattern: add parameters to the grids
 # (``model__channels``, ``model__architecture``, ``model__n_neighbours``...)

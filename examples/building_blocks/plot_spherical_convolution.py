@@ -216,7 +216,7 @@ hp.mollview(smoothed, nest=True, fig=fig.number, sub=(1, 2, 2),
 # input power spectrum is the squared response :math:`g^2` seen through the
 # graph's spectrum. Averaged over many maps it decays smoothly with
 # :math:`\ell`, the signature of a rotation-equivariant low-pass filter
-# (:ref:`sphx_glr_auto_examples_plot_laplacian_spectrum.py` shows how graph
+# (:ref:`sphx_glr_auto_examples_building_blocks_plot_laplacian_spectrum.py` shows how graph
 # eigenvalues map onto :math:`\ell`).
 
 conv10 = heat_filter(10)[0]

@@ -158,7 +158,7 @@ ax.legend(loc="upper left")
 # with more neighbours per pixel is more rotation equivariant; we compare
 # the 8-neighbour graph of the estimators with a 20-nearest-neighbour graph
 # (``graph="knn", n_neighbours=20`` with its tuned kernel width; see
-# :ref:`sphx_glr_auto_examples_plot_knn_graphs.py`).
+# :ref:`sphx_glr_auto_examples_building_blocks_plot_knn_graphs.py`).
 
 
 def concentration(energy):
