@@ -132,7 +132,7 @@ sphinx_gallery_conf = {
     "within_subsection_order": "gallery_helpers.ExampleOrder",
     "reset_modules": ("matplotlib", "gallery_helpers.reset_seeds"),
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
+    "image_scrapers": ("gallery_helpers.tight_scraper",),
     "doc_module": ("skdeepsphere",),
     "backreferences_dir": "gen_modules/backreferences",
     "show_memory": False,

@@ -72,6 +72,26 @@ class ExampleOrder:
         return f"<{self.__class__.__name__}>"
 
 
+class TightScraper:
+    """sphinx-gallery's matplotlib scraper, saving figures with a tight box.
+
+    healpy places its maps with fixed margins, and text outside the axes
+    (the unit under a colourbar, long tick labels) would be cut at the
+    figure's edge; ``bbox_inches="tight"`` keeps it.
+    """
+
+    def __call__(self, block, block_vars, gallery_conf):
+        from sphinx_gallery.scrapers import matplotlib_scraper
+
+        return matplotlib_scraper(block, block_vars, gallery_conf, bbox_inches="tight")
+
+    def __repr__(self):
+        return f"<{self.__class__.__name__}>"
+
+
+tight_scraper = TightScraper()
+
+
 def reset_seeds(gallery_conf, fname):
     """Seed numpy and torch and use one torch thread before every example."""
     import numpy as np
