@@ -90,8 +90,8 @@ print(f"eigenvalues within 10 % of c l(l+1) up to l = {within.max() if within.si
 
 # %%
 # The groups of :math:`2\ell + 1` are there, and for the first degrees
-# their heights follow :math:`\ell(\ell + 1)` (the line above says how
-# far within 10 percent): the graph's low frequencies are the sphere's low
+# their heights follow :math:`\ell(\ell + 1)` (the line above says up to
+# which degree, within a tenth): the graph's low frequencies are the sphere's low
 # frequencies. The degeneracy is only approximate (the eigenvalues of a
 # group spread, since the graph is not exactly invariant to rotations), and
 # towards :math:`\ell \approx n_{side}` and beyond the groups depart from

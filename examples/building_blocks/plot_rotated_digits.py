@@ -67,7 +67,7 @@ hp.orthview(X_flat[0], rot=(0, 90, 270), flip="geo", half_sky=True, fig=fig.numb
 mollview(X_flat[0], fig=fig, sub=(1, 3, 2), title="unrotated", vmin=0, vmax=1,
          unit="intensity")
 mollview(X_rotated[0], fig=fig, sub=(1, 3, 3), title="randomly rotated", vmin=0, vmax=1,
-         unit="intensity")
+         unit="intensity");
 
 # %%
 # Three protocols, two models

@@ -68,7 +68,7 @@ ax.add_patch(plt.Circle((0, 0), 1, fill=False, color="0.6"))
 fig.colorbar(lines, ax=ax, shrink=0.7, label="edge weight $W_{ij}$")
 ax.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), aspect="equal",
        title="HEALPix graph, nside = 4 (front half)")
-ax.set_axis_off()
+ax.set_axis_off();
 
 # %%
 # Each pixel has four side neighbours (strong edges) and four diagonal ones,
@@ -214,7 +214,7 @@ vmin, vmax = color_limits(sky)
 mollview(sky, nest=True, fig=fig, sub=(1, 2, 1), title="random map", vmin=vmin,
          vmax=vmax, unit="field value (arbitrary units)")
 mollview(smoothed, nest=True, fig=fig, sub=(1, 2, 2), vmin=vmin, vmax=vmax,
-         title="after the K = 10 heat filter", unit="field value (arbitrary units)")
+         title="after the K = 10 heat filter", unit="field value (arbitrary units)");
 
 # %%
 # Because the filter is isotropic, its effect in the harmonic domain should

@@ -85,7 +85,8 @@ right.legend();
 # default ``architecture="fcn"`` ends in a global average: its prediction
 # does not depend on where structures are on the sphere. We keep the network
 # small (four blocks of 8 to 32 channels) and ask for early stopping, which
-# holds out 20% of the training maps and records a validation loss at every
+# holds out a fifth of the training maps (``validation_fraction=0.2``) and
+# records a validation loss at every
 # epoch.
 
 X_train, X_test, y_train, y_test = train_test_split(

@@ -47,7 +47,7 @@ mollview(maps[0], fig=fig, sub=(1, 2, 1), vmin=-0.3, vmax=0.3,
          unit="temperature [mK]", title="WMAP W band, full sky")
 masked = np.where(mask, maps[0], hp.UNSEEN)
 mollview(masked, fig=fig, sub=(1, 2, 2), vmin=-0.3, vmax=0.3,
-         unit="temperature [mK]", title="behind the analysis mask")
+         unit="temperature [mK]", title="behind the analysis mask");
 
 # %%
 # Writing and reading back

@@ -61,7 +61,7 @@ mollview(fraction, fig=fig, sub=(1, 2, 1), vmin=0, vmax=1, cmap="gray",
          unit="observed fraction of the pixel", title=f"WMAP mask at nside {nside}")
 vmin, vmax = color_limits(X_masked)
 mollview(sky, fig=fig, sub=(1, 2, 2), vmin=vmin, vmax=vmax, cmap="magma",
-         unit="convergence + noise (signal std)", title=f"a class-{y[0]} map, masked")
+         unit="convergence + noise (signal std)", title=f"a class-{y[0]} map, masked");
 
 # %%
 # The same classifier, full and partial sky

@@ -58,7 +58,7 @@ print(f"{X.shape[0]} patches of {X.shape[1]} pixels from {n_maps} maps")
 # (``augment_noise``), which keeps 16 maps' worth of patches from being
 # memorised. Test patches get one fixed realisation per noise level. Here is
 # one map with its 48 patches, and one patch (cyan) at three noise levels,
-# in units of the signal's standard deviation (the paper used 0.5 to 2).
+# in units of the signal's standard deviation (the paper used ``0.5`` to ``2``).
 
 noise_levels = [0.5, 1.0, 2.0]
 rng = np.random.default_rng(0)

@@ -87,7 +87,7 @@ print(f"{reg.n_epochs_} epochs; validation set: "
       f"{round(0.15 * len(X_train))} of the {len(X_train)} training samples")
 ax = plot_history(reg, ylabel="MSE (standardised targets)",
                   title="Training curve of the regressor")
-ax.set_yscale("log")
+ax.set_yscale("log");
 
 # %%
 # A power-spectrum baseline

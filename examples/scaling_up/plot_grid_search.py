@@ -18,7 +18,7 @@ a dozen lines.
 # Whole-sky maps of two classes with the same power spectrum
 # (:func:`~skdeepsphere.datasets.make_convergence_maps`) at ``nside = 8``
 # (768 pixels), with noise as strong as the signal, so that the models
-# differ (a comparison in which every model scores 1.0 tells nothing).
+# differ (a comparison in which every model is perfect tells nothing).
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -68,7 +68,7 @@ param_grid = [
 search = GridSearchCV(Pipeline([("model", cnn)]), param_grid,
                       cv=StratifiedKFold(3, shuffle=True, random_state=0),
                       scoring="accuracy", n_jobs=1)
-search.fit(X, y)
+search.fit(X, y);
 
 # %%
 # The results table
