@@ -90,7 +90,8 @@ intersphinx_mapping = {
         "joblib": "https://joblib.readthedocs.io/en/stable/",
         "pandas": "https://pandas.pydata.org/docs/",
         "h5py": "https://docs.h5py.org/en/stable/",
-        "sklearn_recent": "https://scikit-learn.org/stable/",
+        # the same site; intersphinx wants distinct addresses
+        "sklearn_recent": "https://scikit-learn.org/stable",
     }.items()
 }
 
@@ -164,7 +165,8 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"install": [], "user_guide": []}
+html_sidebars = {page: [] for page in ["install", "quickstart", "user_guide", "faq",
+                                         "citation", "changelog"]}
 html_css_files = ["custom.css"]
 html_show_sourcelink = False
 

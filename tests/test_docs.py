@@ -93,3 +93,11 @@ def test_the_claim_checks_catch_what_they_are_for():
     assert not _displays_a_repr(ast.parse(lines[0]).body[0], lines)
     lines = ["print(1)"]
     assert not _displays_a_repr(ast.parse(lines[0]).body[0], lines)
+
+
+def test_user_guide_examples_print_what_the_page_says():
+    result = doctest.testfile(
+        str(ROOT / "docs" / "user_guide.rst"), module_relative=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.attempted >= 2
+    assert result.failed == 0

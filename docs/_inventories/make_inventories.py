@@ -36,6 +36,7 @@ TARGETS = {
         ("torch.dtype", "py:class", "tensor_attributes.html#$"),
         ("torch.compile", "py:function", "generated/$.html#$"),
         ("torch.load", "py:function", "generated/$.html#$"),
+        ("torch.set_num_threads", "py:function", "generated/$.html#$"),
         ("torch.utils.data.Dataset", "py:class", "data.html#$"),
         ("torch.sparse", "std:doc", "sparse.html"),
     ]),
@@ -77,6 +78,7 @@ TARGETS = {
         ("matplotlib.axes.Axes", "py:class", "api/_as_gen/matplotlib.axes.Axes.html#$"),
         ("matplotlib.colorbar.Colorbar", "py:class", "api/colorbar_api.html#$"),
         ("matplotlib.pyplot.subplots", "py:function", "api/_as_gen/$.html#$"),
+        ("matplotlib.pyplot.subplot", "py:function", "api/_as_gen/$.html#$"),
     ]),
     "joblib": ("1.5", [
         ("joblib.Memory", "py:class", "generated/$.html#$"),

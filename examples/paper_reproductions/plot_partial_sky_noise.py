@@ -75,7 +75,7 @@ def outline(patch, **style):
     hp.projplot(np.append(theta, theta[0]), np.append(phi, phi[0]), **style)
 
 
-fig = plt.figure(figsize=(12, 5.2))
+fig = plt.figure(figsize=(12, 6.4))
 mollview(sky, fig=fig, sub=(1, 2, 1), cmap="magma", vmin=-3, vmax=3,
          unit="convergence (signal std)", title="one map (noise-free) and its 48 patches")
 for other in range(n_patches):
@@ -209,7 +209,7 @@ for level in noise_levels:
         print("   ", compare("DeepSphere FCN", other, level))
 drop = {name: mean.loc[name, noise_levels[0]] - mean.loc[name, noise_levels[-1]]
         for name in mean.index}
-print("accuracy lost from noise", noise_levels[0], "to", noise_levels[-1], ":",
+print(f"accuracy lost from noise {noise_levels[0]} to {noise_levels[-1]}:",
       ", ".join(f"{name} {value:.2f}" for name, value in drop.items()))
 print(f"paper (order 4, noise 2, nside 1024): FCN 86.9 %, CNN 83.6 %, 2D CNN 80.1 %, "
       f"histogram SVM 74.3 %, PSD SVM 63.7 %")
