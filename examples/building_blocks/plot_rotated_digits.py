@@ -178,7 +178,7 @@ ax.legend();
 rows = np.array(rows)
 print(", ".join(f"nside {n}: ChebConv {100 * e:.0f} %" for n, e in zip((8, 16, 32), rows[:, 0])),
       f"against {100 * rows[:, 2].min():.0f} % or more for the pixel shuffle")
-print(f"at nside 8 the ChebConv's error {'is' if rows[0, 0] <= rows[0, 1] else 'exceeds'} "
+print(f"at nside 8 the ChebConv's error {'is within' if rows[0, 0] <= rows[0, 1] else 'exceeds'} "
       f"the interpolation floor ({100 * rows[0, 1]:.0f} %)")
 
 # %%
@@ -186,7 +186,7 @@ print(f"at nside 8 the ChebConv's error {'is' if rows[0, 0] <= rows[0, 1] else '
 # ----------
 #
 # On maps smooth at the scale of the pixels, a DeepSphere graph convolution
-# commutes with rotations up to the few percent printed above, an error
+# commutes with rotations up to the relative error printed above, an error
 # that shrinks as ``nside`` grows, against order one for an operator that
 # ignores the geometry. That approximate equivariance is what lets the FCN
 # classify digits in orientations it never saw, where a classifier of raw
