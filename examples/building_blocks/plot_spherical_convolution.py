@@ -157,7 +157,7 @@ print(f"non-zero pixels around both Diracs: {np.count_nonzero(np.abs(kernel) > 1
       f"(2 x {(2 * 5 - 1) ** 2} expected on a regular grid)")
 
 fig = plt.figure(figsize=(12, 4.4))
-limit = float(np.round(kernel.max(), 2))
+limit = color_limits(kernel, percentile=100, symmetric=True)[1]
 mollview(kernel, nest=True, fig=fig, sub=(1, 3, 1), vmin=-limit, vmax=limit,
          unit="filtered value", title="K = 5 kernel, two Diracs")
 for i, (name, (lon, lat)) in enumerate(positions.items()):
