@@ -137,6 +137,10 @@ sphinx_gallery_conf = {
     "doc_module": ("skdeepsphere",),
     "backreferences_dir": "gen_modules/backreferences",
     "show_memory": False,
+    # Show no return value of a block's last line (a Legend, [Text(...)]):
+    # the examples print what they mean to show; the cells that display a
+    # table ask for it with ``# sphinx_gallery_capture_repr_block``.
+    "capture_repr": (),
     # 2x thumbnails and figures for high-resolution screens
     "image_srcset": ["2x"],
     # the execution-time pages load their table scripts from a CDN

@@ -67,6 +67,9 @@ def _displays_a_repr(statement, source_lines):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_code_blocks_end_without_stray_reprs(path):
+    # The gallery shows no return values (``capture_repr=()`` in conf.py),
+    # but the notebooks that it offers for download, and readers running the
+    # cells one by one, do: a trailing ';' silences them there.
     stray = []
     for label, content, line in _blocks(path):
         if label != "code" or not content.strip():

@@ -174,6 +174,7 @@ ax.legend(fontsize="small");
 # %%
 # The same numbers as a table (mean ± std over folds):
 
+# sphinx_gallery_capture_repr_block = ('_repr_html_', '__repr__')
 table = (summary.assign(accuracy=lambda d: [f"{m:.2f} ± {s:.2f}"
                                             for m, s in zip(d["mean"], d["std"])])
          .pivot(index="model", columns="noise", values="accuracy")

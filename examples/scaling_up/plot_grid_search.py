@@ -91,6 +91,7 @@ results["setting"] = [
     ", ".join(f"{name.rsplit('__', 1)[-1]}={value}"
               for name, value in params.items() if name != "model")
     for params in results["params"]]
+# sphinx_gallery_capture_repr_block = ('_repr_html_', '__repr__')
 table = results[["family", "setting", "mean_test_score", "std_test_score",
                  "mean_fit_time", "rank_test_score"]].sort_values("rank_test_score")
 print(f"best: {family(search.best_params_['model'])} ({search.best_index_}), "
@@ -149,7 +150,7 @@ print(f"a fit of the network takes {speedup:.0f} times as long as the histogram 
 # One search, one set of folds, three families of models, and a verdict
 # printed above rather than assumed: it need not be the network. The
 # classes were built to share their power spectrum, so the power-spectrum
-# SVM has only what the noise and the finite maps leave to it; the pixel
+# SVM should do worst (the lines above say whether it does); the pixel
 # histogram sees the different tails of the two classes, and the network
 # can learn both the tails and their spatial structure, at the cost of a
 # much longer fit. With noisier maps or smaller patches the balance moves
