@@ -155,7 +155,9 @@ plot_include_source = False
 plot_html_show_source_link = False
 plot_html_show_formats = False
 plot_formats = [("png", 110)]
-plot_rcparams = {}
+# keep text outside the axes (a colourbar's unit under a healpy map)
+plot_apply_rcparams = True
+plot_rcparams = {"savefig.bbox": "tight"}
 
 # -- HTML --------------------------------------------------------------------
 
