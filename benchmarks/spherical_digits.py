@@ -42,13 +42,12 @@ from sklearn.svm import SVC  # noqa: E402
 from skdeepsphere import SphericalCNNClassifier  # noqa: E402
 from skdeepsphere.datasets import make_spherical_digits  # noqa: E402
 from skdeepsphere.graph import healpix_laplacian  # noqa: E402
-from skdeepsphere.nn import ChebConv  # noqa: E402
+from skdeepsphere.nn import ChebConv, RandomBatchRotation  # noqa: E402
 from skdeepsphere.rotation import (  # noqa: E402
-    RandomBatchRotation,
-    random_smooth_maps,
     rotation_equivariance_error,
     rotation_roundtrip_error,
 )
+from skdeepsphere.synthesis import random_smooth_maps  # noqa: E402
 
 N_TRAIN = 1200
 

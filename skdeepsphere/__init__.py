@@ -10,6 +10,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "HistogramFeatures": "features",
     "PowerSpectrumFeatures": "features",
+    "MultiScaleHistogramFeatures": "features",
+    "PeakCountFeatures": "features",
+    "MinkowskiFunctionalFeatures": "features",
     "SphericalCNNClassifier": "estimators",
     "SphericalCNNRegressor": "estimators",
     "rotation_equivariance_error": "rotation",
@@ -20,6 +23,9 @@ _LAZY = {
 __all__ = [
     "HistogramFeatures",
     "PowerSpectrumFeatures",
+    "MultiScaleHistogramFeatures",
+    "PeakCountFeatures",
+    "MinkowskiFunctionalFeatures",
     "SphericalCNNClassifier",
     "SphericalCNNRegressor",
     "rotation_equivariance_error",

@@ -1,6 +1,5 @@
 """DeepSphere graph CNNs as scikit-learn estimators, trained with skorch."""
 
-import functools
 import hashlib
 import math
 import os
@@ -11,29 +10,30 @@ import numpy as np
 import torch
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import _check_feature_names, check_is_fitted, column_or_1d
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, PrintLog, ProgressBar
 from skorch.dataset import ValidSplit
-from skorch.utils import to_tensor
+from skorch.utils import Ansi, to_tensor
 
-from .graph import laplacian_hierarchy
+from . import _cache
+from .checkpoints import EpochCheckpoint, resume_fit
 from .healpix import check_maps, infer_nside, nested_order
-from .nn import DeepSphere, PatchCNN2d
+from .nn import DeepSphere, PatchCNN2d, RandomBatchRotation
 from .nn.sparse import release_blocks
-from .rotation import RandomBatchRotation
-from .streaming import channel_statistics, is_lazy, iter_chunks, lazy_shape
-from .training import EpochCheckpoint, MapDataset, load_checkpoint, resume_fit
+from .streaming import MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
 
 
 def resolve_device(device):
-    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``,
+    and check that any other device exists.
 
     Parameters
     ----------
@@ -44,24 +44,69 @@ def resolve_device(device):
     -------
     device : str
 
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a torch device name (e.g. ``"gpu"``), or names
+        a CUDA (or MPS) device that this machine does not have.
+
     Examples
     --------
     >>> from skdeepsphere.estimators import resolve_device
     >>> resolve_device("cpu")
     'cpu'
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device='gpu' is not a torch device: use 'auto', 'cpu', 'cuda' or 'cuda:<index>'
     """
     if str(device) == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a torch device: use 'auto', 'cpu', 'cuda' or "
+            "'cuda:<index>'"
+        ) from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device={device!r} but torch sees no CUDA GPU "
+                "(torch.cuda.is_available() is False): use device='cpu', or "
+                "device='auto' to take a GPU only when there is one"
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"device={device!r} but torch sees {count} CUDA GPU(s)")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} but the MPS backend is not available")
     return str(device)
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_hierarchy(nside, pixels_bytes, n_levels, graph, n_neighbours, kernel_width):
-    # Grid searches and CV refit on the same geometry many times (and
-    # laplacian_hierarchy caches large graphs on disk across processes).
-    nested_pixels = None if pixels_bytes is None else np.frombuffer(pixels_bytes, np.int64)
-    return laplacian_hierarchy(nside, nested_pixels, n_levels, graph=graph,
-                               n_neighbours=n_neighbours, kernel_width=kernel_width)
+class _TorchDevice(Options):
+    """``"auto"`` or a name torch parses as a device (checked to exist in fit).
+
+    An :class:`Options` only because sklearn's validation accepts no other
+    constraint classes; the options are open-ended.
+    """
+
+    def __init__(self):
+        super().__init__(str, {"auto"})
+
+    def is_satisfied_by(self, val):
+        if not isinstance(val, (str, torch.device)):
+            return False
+        if str(val) == "auto":
+            return True
+        try:
+            torch.device(val)
+        except (RuntimeError, TypeError, ValueError):
+            return False
+        return True
+
+    def __str__(self):
+        return "'auto' or a torch device such as 'cpu', 'cuda' or 'cuda:1'"
 
 
 def _require_y(estimator, y):
@@ -83,29 +128,226 @@ def _numeric_targets(y):
 
 
 class _DeepSphereNet(NeuralNet):
-    """skorch net that adds fresh Gaussian noise to every training batch.
+    """skorch net with DeepSphere's augmentation and a trustworthy eval mode.
 
-    DeepSphere's only augmentation: ``noise_std`` holds one standard
-    deviation per input channel (in the units the module sees).
-    ``rotation``, if given, rotates each training map first (a
-    :class:`~skdeepsphere.rotation.RandomBatchRotation`).
+    - Training batches are augmented by :meth:`augment`: ``rotation``, if
+      given, rotates each map (a
+      :class:`~skdeepsphere.nn.RandomBatchRotation`), then fresh
+      Gaussian noise of ``noise_std`` (one standard deviation per input
+      channel, in the units the module sees) is added.
+    - After the training phase of every epoch, the BatchNorm statistics are
+      recomputed over (up to ``n_calibration_maps``) training maps with the
+      final weights of that epoch (:func:`_precise_batch_norm`), so that
+      validation, checkpoints, early stopping and ``predict`` see the
+      network that training reported.
+    - A non-finite loss or weight stops training with a ValueError.
+    - A last training batch of one map is dropped (BatchNorm cannot train
+      on one value per channel, which a one-pixel level gives).
     """
 
-    def __init__(self, *args, noise_std=None, rotation=None, **kwargs):
+    def __init__(self, *args, noise_std=None, rotation=None, n_calibration_maps=512,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.noise_std = noise_std
         self.rotation = rotation
+        self.n_calibration_maps = n_calibration_maps
+
+    def get_default_callbacks(self):
+        return [(name, _PlainPrintLog() if name == "print_log" else callback)
+                for name, callback in super().get_default_callbacks()]
+
+    def get_iterator(self, dataset, training=False):
+        iterator = super().get_iterator(dataset, training=training)
+        if training and len(dataset) % iterator.batch_size == 1 and len(dataset) > 1:
+            kwargs = self.get_params_for("iterator_train")
+            kwargs.setdefault("batch_size", self.batch_size)
+            iterator = self.iterator_train(dataset, **{**kwargs, "drop_last": True})
+        return iterator
+
+    def augment(self, Xi):
+        """The training-time transformation of a batch of maps."""
+        if self.rotation is not None:
+            # Rotate on the training device: the gather is cheap on a GPU.
+            Xi = self.rotation(to_tensor(Xi, device=self.device))
+        if self.noise_std is not None:
+            std = torch.as_tensor(self.noise_std, dtype=Xi.dtype, device=Xi.device)[:, None]
+            Xi = Xi + std * torch.randn_like(Xi)
+        return Xi
 
     def train_step_single(self, batch, **fit_params):
-        if self.rotation is not None:
-            Xi, yi = batch
-            # Rotate on the training device: the gather is cheap on a GPU.
-            batch = (self.rotation(to_tensor(Xi, device=self.device)), yi)
-        if self.noise_std is not None:
-            Xi, yi = batch
-            std = torch.as_tensor(self.noise_std, dtype=Xi.dtype, device=Xi.device)[:, None]
-            batch = (Xi + std * torch.randn_like(Xi), yi)
-        return super().train_step_single(batch, **fit_params)
+        Xi, yi = batch
+        step = super().train_step_single((self.augment(Xi), yi), **fit_params)
+        if not torch.isfinite(step["loss"]):
+            raise ValueError(
+                f"training diverged: the loss became {step['loss'].item()} in epoch "
+                f"{len(self.history)}. Lower the learning rate lr={self.lr!r} or check "
+                "the scale of the maps and targets."
+            )
+        return step
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if not training or iterator is None:
+            return
+        if not all(torch.isfinite(p).all() for p in self.module_.parameters()):
+            raise ValueError(
+                f"training diverged: non-finite weights after epoch {len(self.history)}. "
+                f"Lower the learning rate lr={self.lr!r}."
+            )
+        dataset = iterator.dataset
+        indices = _fixed_subsample(len(dataset), self.n_calibration_maps,
+                                   avoid_remainder=self.batch_size)
+        batches = self.get_iterator(torch.utils.data.Subset(dataset, indices),
+                                    training=False)
+        # The noise augmentation is part of the input distribution the
+        # weights were trained for (and of noisy test maps: DeepSphere's
+        # protocol); rotations only resample maps whose statistics do not
+        # depend on orientation, so they are left out.
+        rotation, self.rotation = self.rotation, None
+        try:
+            _precise_batch_norm(self.module_, (to_tensor(self.augment(Xi), device=self.device)
+                                               for Xi, _ in batches))
+        finally:
+            self.rotation = rotation
+
+
+def _fixed_subsample(n, max_size, avoid_remainder=None):
+    """Evenly spaced indices of at most ``max_size`` of ``n`` items.
+
+    With ``avoid_remainder``, one index fewer when batches of that size
+    would end with a batch of one map.
+    """
+    size = min(n, max_size)
+    if avoid_remainder and size > 1 and size % avoid_remainder == 1:
+        size -= 1
+    return np.unique(np.linspace(0, n - 1, size).round().astype(np.int64))
+
+
+def _precise_batch_norm(module, batches):
+    """Set BatchNorm running statistics to their exact population values.
+
+    Running averages with momentum describe the weights of many steps ago,
+    and start from mean 0, variance 1: after few optimizer steps they can
+    be far from the statistics of the final weights, and ``predict`` (eval
+    mode) then computes something that was never trained, typically one
+    class for every map. Here every BatchNorm layer sees ``batches`` in
+    train mode (as in training, the layers before it normalise with batch
+    statistics) and its running mean and variance become the mean and
+    unbiased variance of all its inputs, pooled over maps and pixels.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    batches : iterable of torch.Tensor
+        Input batches, already augmented as in training.
+    """
+    layers = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        return
+    sums = {}
+
+    def record(layer, inputs):
+        x = inputs[0].detach().transpose(0, 1).reshape(inputs[0].shape[1], -1).double()
+        count, total, squares = sums.get(layer, (0, 0.0, 0.0))
+        sums[layer] = (count + x.shape[1], total + x.sum(1), squares + (x * x).sum(1))
+
+    was_training = module.training
+    hooks = [layer.register_forward_pre_hook(record) for layer in layers]
+    try:
+        # eval mode except for BatchNorm: no dropout in the statistics.
+        module.eval()
+        for layer in layers:
+            layer.train()
+        with torch.no_grad():
+            for Xi in batches:
+                module(Xi)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        module.train(was_training)
+    for layer in layers:
+        if layer not in sums:
+            continue
+        count, total, squares = sums[layer]
+        mean = total / count
+        variance = (squares - count * mean * mean) / max(count - 1, 1)
+        layer.running_mean.copy_(mean.to(layer.running_mean.dtype))
+        layer.running_var.copy_(variance.clamp_min(0).to(layer.running_var.dtype))
+        if layer.num_batches_tracked is not None:
+            layer.num_batches_tracked.add_(1)
+
+
+class _PlainPrintLog(PrintLog):
+    """skorch's epoch table, with colours only when printed to a terminal."""
+
+    def format_row(self, row, key, color):
+        if self.sink is print and not sys.stdout.isatty():
+            color = ""
+            return str(super().format_row(row, key, color)).replace(Ansi.ENDC.value, "")
+        return super().format_row(row, key, color)
+
+
+class _PredictModeScore(Callback):
+    """Record a predict-mode (eval) metric after every epoch.
+
+    On the validation split when there is one (``valid_<name>``), else on
+    a fixed subsample of at most ``max_maps`` training maps
+    (``train_<name>``), with the network exactly as ``predict`` uses it:
+    a collapse to one class shows at the epoch it happens.
+    """
+
+    def __init__(self, name, score, max_maps=256):
+        self.name = name
+        self.score = score
+        self.max_maps = max_maps
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        if dataset_valid is not None:
+            key, dataset = f"valid_{self.name}", dataset_valid
+        else:
+            key = f"train_{self.name}"
+            dataset = torch.utils.data.Subset(
+                dataset_train, _fixed_subsample(len(dataset_train), self.max_maps))
+        outputs, targets = [], []
+        for Xi, yi in net.get_iterator(dataset, training=False):
+            outputs.append(net.evaluation_step((Xi, yi)).detach().cpu().numpy())
+            targets.append(np.asarray(yi))
+        value = float(self.score(np.concatenate(targets), np.concatenate(outputs)))
+        previous = [row[key] for row in net.history[:-1] if key in row]
+        net.history.record(key, value)
+        net.history.record(key + "_best", not previous or value > max(previous))
+
+
+class _CosineLR(Callback):
+    """Cosine annealing of the learning rate to 0 over ``max_epochs``, per batch.
+
+    The position is read from the history (batches of past epochs), so a
+    resumed fit goes on where the interrupted one stopped.
+    """
+
+    def __init__(self, lr, max_epochs):
+        self.lr = lr
+        self.max_epochs = max_epochs
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        iterator = net.get_iterator(dataset_train, training=True)
+        self.total_ = max(self.max_epochs * len(iterator), 1)
+        self.step_ = sum(row.get("train_batch_count", 0) for row in net.history[:-1])
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        lr = 0.5 * self.lr * (1 + math.cos(math.pi * min(self.step_ / self.total_, 1)))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        self.step_ += 1
+
+def _accuracy(targets, scores):
+    return np.mean(np.argmax(scores, axis=1) == targets)
+
+
+def _r2(targets, predictions):
+    return r2_score(targets.reshape(len(targets), -1), predictions)
 
 
 class _SphericalCNNBase(BaseEstimator):
@@ -127,14 +369,14 @@ class _SphericalCNNBase(BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "lr_decay": [Interval(Real, 0, 1, closed="right"), None],
+        "lr_decay": [Interval(Real, 0, 1, closed="right"), StrOptions({"cosine"}), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "augment_noise": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
-        "device": [str],
+        "device": [_TorchDevice()],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "augment_rotation": ["boolean"],
@@ -161,7 +403,7 @@ class _SphericalCNNBase(BaseEstimator):
         n_neighbours=None,
         max_epochs=20,
         batch_size=32,
-        lr=1e-3,
+        lr=3e-3,
         lr_decay=None,
         weight_decay=0.0,
         augment_noise=0.0,
@@ -220,15 +462,15 @@ class _SphericalCNNBase(BaseEstimator):
         """Validate training maps, learn the geometry, return nested float32.
 
         Lazy arrays (:func:`~skdeepsphere.streaming.is_lazy`) are never read
-        whole: they come back as a :class:`~skdeepsphere.training.MapDataset`.
+        whole: they come back as a :class:`~skdeepsphere.streaming.MapDataset`.
         """
+        resolve_device(self.device)  # a missing GPU fails now, not after the data pass
+        _check_feature_names(self, X, reset=True)
         lazy = is_lazy(X)
         maps = X if lazy else check_maps(X, dtype=np.float32)
         _, n_channels, n_pixels = lazy_shape(maps)
-        self.nside_ = infer_nside(n_pixels, self.nside, self.pixels)
-        self.pixel_order_, self.nested_pixels_ = nested_order(
-            self.nside_, self.pixels, self.nest
-        )
+        self.nside_, pixels, nest = self._geometry(n_pixels)
+        self.pixel_order_, self.nested_pixels_ = nested_order(self.nside_, pixels, nest)
         self.n_channels_ = n_channels
         self.n_features_in_ = n_pixels
         # One mean and scale per channel keeps the maps' spatial statistics
@@ -241,15 +483,28 @@ class _SphericalCNNBase(BaseEstimator):
             return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_)
         return self._standardize(maps[..., self.pixel_order_])
 
+    def _geometry(self, n_pixels):
+        """``(nside, pixels, nest)`` of maps with ``n_pixels`` columns.
+
+        The one place that reads the geometry parameters: the tests override
+        it to run scikit-learn's checks on tabular data.
+        """
+        return infer_nside(n_pixels, self.nside, self.pixels), self.pixels, self.nest
+
+    def _full_sky(self):
+        return len(self.nested_pixels_) == 12 * self.nside_**2
+
     def _transform_maps(self, X):
         check_is_fitted(self, "net_")
+        _check_feature_names(self, X, reset=False)
         lazy = is_lazy(X)
         maps = X if lazy else check_maps(X, dtype=np.float32)
         _, n_channels, n_pixels = lazy_shape(maps)
         if n_pixels != self.n_features_in_:
+            # scikit-learn's message: a feature is a pixel here.
             raise ValueError(
-                f"X has {n_pixels} pixels per map, but {type(self).__name__} "
-                f"was fitted on maps of {self.n_features_in_} pixels"
+                f"X has {n_pixels} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input (pixels per map)"
             )
         if n_channels != self.n_channels_:
             raise ValueError(
@@ -258,7 +513,7 @@ class _SphericalCNNBase(BaseEstimator):
             )
         if lazy:
             return MapDataset(X, self.pixel_order_, self.input_mean_, self.input_scale_,
-                              check_finite=True)
+                              validate=True)
         return self._standardize(maps[..., self.pixel_order_])
 
     def _standardize(self, maps):
@@ -281,8 +536,8 @@ class _SphericalCNNBase(BaseEstimator):
                 f"n_poolings={n_levels} is too many for nside={self.nside_} "
                 f"(at most {max_levels})"
             )
-        partial = None if self.pixels is None else self.nested_pixels_.tobytes()
-        laplacians, _, parents = _cached_hierarchy(
+        partial = None if self._full_sky() else self.nested_pixels_.tobytes()
+        laplacians, _, parents = _cache.laplacian_hierarchy(
             self.nside_, partial, n_levels, self.graph, self.n_neighbours,
             None if self.kernel_width is None else float(self.kernel_width))
         return DeepSphere(laplacians, parents, self.n_channels_, n_outputs,
@@ -291,11 +546,39 @@ class _SphericalCNNBase(BaseEstimator):
                           statistics=self.statistics, batch_norm=self.batch_norm,
                           dropout=self.dropout)
 
-    def _train(self, maps, targets, n_outputs, criterion, stratified):
+    def _make_net(self, n_outputs, device, **training):
+        """The skorch net of this estimator, not initialised.
+
+        The one place the network is built: ``fit`` adds the ``training``
+        settings (epochs, callbacks, augmentation), and
+        :func:`~skdeepsphere.persistence.load_estimator` builds the net of a
+        saved estimator with none before loading its weights.
+        """
+        return _DeepSphereNet(
+            module=self._build_module(n_outputs),
+            criterion=self._criterion,
+            optimizer=torch.optim.Adam,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            device=device,
+            torch_load_kwargs={"weights_only": True},
+            **training,
+        )
+
+    def _train(self, maps, targets, n_outputs, stratified, metric):
+        # A failed fit leaves no network behind that could predict NaN.
+        self.__dict__.pop("net_", None)
         device = resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        callbacks = list(self.callbacks or [])
-        if self.lr_decay is not None and self.lr_decay != 1:
+        # First, so that checkpoints and early stopping see the epoch's score.
+        callbacks = [("predict_mode_score", _PredictModeScore(*metric))]
+        callbacks += list(self.callbacks or [])
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        if self.lr_decay == "cosine":
+            callbacks.append(("lr_decay", _CosineLR(self.lr, self.max_epochs)))
+        elif self.lr_decay is not None and self.lr_decay != 1:
             callbacks.append(("lr_decay", LRScheduler(
                 policy="ExponentialLR", gamma=self.lr_decay, step_every="batch")))
         train_split = None
@@ -304,16 +587,16 @@ class _SphericalCNNBase(BaseEstimator):
                                      random_state=seed)
             callbacks.append(("early_stopping", EarlyStopping(
                 patience=self.n_iter_no_change, load_best=True)))
-        fingerprint = None
+        saver = None
         if self.checkpoint is not None:
-            fingerprint = self._checkpoint_fingerprint(targets)
-            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint, fingerprint)))
+            saver = EpochCheckpoint(self.checkpoint, self._checkpoint_fingerprint(targets))
+            callbacks.append(("checkpoint", saver))
         noise_std = None
         if self.augment_noise > 0:
             noise_std = (self.augment_noise / self.input_scale_).astype(np.float32)
         rotation = None
         if self.augment_rotation:
-            if self.pixels is not None:
+            if not self._full_sky():
                 raise ValueError(
                     "augment_rotation=True needs full-sky maps: a rotation moves "
                     "pixels out of a partial sky; use pixels=None"
@@ -322,34 +605,33 @@ class _SphericalCNNBase(BaseEstimator):
         fork = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(seed)
-            self.net_ = _DeepSphereNet(
-                module=self._build_module(n_outputs),
-                criterion=criterion,
-                optimizer=torch.optim.Adam,
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
+            net = self._make_net(
+                n_outputs,
+                device,
                 max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
                 iterator_train__shuffle=True,
                 train_split=train_split,
                 callbacks=callbacks or None,
-                device=device,
                 verbose=self.verbose,
                 noise_std=noise_std,
                 rotation=rotation,
             )
             if isinstance(maps, MapDataset):
                 maps.targets = targets
-            checkpoint = None
-            if self.resume and self.checkpoint is not None:
-                checkpoint = load_checkpoint(self.checkpoint, fingerprint)
             try:
+                checkpoint = None
+                if saver is not None:
+                    saver.open()  # claimed, locked and test-written before any epoch
+                    checkpoint = saver.latest() if self.resume else None
                 if checkpoint is None:
-                    self.net_.fit(maps, targets)
+                    net.fit(maps, targets)
                 else:
-                    resume_fit(self.net_, checkpoint, maps, targets, self.max_epochs)
+                    resume_fit(net, checkpoint, maps, targets, self.max_epochs)
             finally:
                 release_blocks()
+                if saver is not None:
+                    saver.close()
+        self.net_ = net
         self.n_epochs_ = len(self.net_.history)
         return self
 
@@ -384,6 +666,8 @@ _PARAMETERS_DOC = """
     pixels : array-like of int, default=None
         Indices (in the ordering given by ``nest``) of the observed pixels,
         one per column of the maps, for a partial sky. ``None``: full sky.
+        Not a boolean mask (an error): for a healpy mask pass
+        ``numpy.flatnonzero(mask)`` and the maps' columns ``maps[:, mask]``.
     nest : bool, default=False
         Ordering of the maps (and of ``pixels``): NESTED if True, else RING
         as in healpy. Maps are reordered to nested once, internally.
@@ -409,7 +693,16 @@ _PARAMETERS_DOC = """
         averaged over pixels (``"mean"``, the paper's), or mean and
         variance of each feature map followed by a linear layer.
     batch_norm : bool, default=True
-        Batch normalisation after each convolution.
+        Batch normalisation after each convolution. After the training
+        phase of every epoch, its statistics are recomputed exactly over
+        (up to 512 of) the training maps, augmented as in training but not
+        rotated, with the weights of that epoch ("precise BatchNorm"):
+        ``predict``, validation scores, checkpoints and early stopping
+        all use the network that training optimised, not running averages
+        that lag behind the weights. This costs one forward pass over
+        those maps per epoch. A last training batch of a single map is
+        left out of its epoch (BatchNorm cannot train on it at a one-pixel
+        level).
     dropout : float, default=0.0
         Dropout before the dense layer.
     n_neighbours : int, default=None
@@ -419,11 +712,12 @@ _PARAMETERS_DOC = """
     max_epochs : int, default=20
         Passes over the training data.
     batch_size : int, default=32
-    lr : float, default=1e-3
+    lr : float, default=3e-3
         Learning rate of Adam.
-    lr_decay : float, default=None
-        Multiply the learning rate by this after every batch (the paper:
-        0.999 with ``lr=2e-4``).
+    lr_decay : float or "cosine", default=None
+        A float: multiply the learning rate by this after every batch (the
+        paper: 0.999 with ``lr=2e-4``). ``"cosine"``: anneal it from ``lr``
+        to 0 along a half cosine over the batches of ``max_epochs`` epochs.
     weight_decay : float, default=0.0
         L2 penalty of Adam.
     augment_noise : float, default=0.0
@@ -438,12 +732,24 @@ _PARAMETERS_DOC = """
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks (checkpoints, progress bars, schedulers).
     device : str, default="auto"
-        ``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+        ``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``;
+        ``"cuda"`` (or ``"cuda:1"``) without such a GPU is an error at the
+        start of ``fit``. Maps given as torch tensors are copied to the
+        CPU first (the network gets its batches from numpy).
     random_state : int, RandomState instance or None, default=None
         Seeds weights, batch order and augmentation noise: fits on CPU with
         the same seed are identical.
     verbose : int, default=0
-        Print one line of skorch's log per epoch if > 0.
+        If > 0, print one line of skorch's log per epoch (plain text, with
+        colours only on a terminal): the training loss, the validation
+        loss with ``early_stopping``, and a score of the network in
+        predict mode (accuracy for the classifier, R² for the regressor)
+        on the validation maps (``valid_acc``, ``valid_r2``) or, without
+        them, on a fixed subsample of up to 256 training maps
+        (``train_acc``, ``train_r2``). The scores are also in
+        ``net_.history``. If > 1, also show a progress bar over the
+        batches of each epoch (skorch's
+        :class:`~skorch.callbacks.ProgressBar`).
     augment_rotation : bool, default=False
         Rotate every training map by a fresh uniformly random rotation at
         every epoch (bilinear resampling, see
@@ -464,15 +770,18 @@ _PARAMETERS_DOC = """
     checkpoint : str or path-like, default=None
         Folder where, after every epoch, the parameters, optimizer state,
         history and random state are saved (see
-        :class:`skdeepsphere.training.EpochCheckpoint`). ``None``: no
+        :mod:`skdeepsphere.checkpoints`). It must be new, empty or a
+        checkpoint folder of the package (other files are never touched);
+        each fit (training data and hyperparameters) takes its own
+        subfolder, so the fits of a grid search can share it. ``None``: no
         checkpoints.
     resume : bool, default=False
-        With ``checkpoint``: if the folder holds a checkpoint, ``fit``
-        continues from its last completed epoch (same optimizer state and
-        random state) up to ``max_epochs`` instead of starting over; pass the
-        same ``X`` and ``y`` as the interrupted fit. Without a checkpoint,
-        ``fit`` starts from scratch, so a job can always be restarted with
-        ``resume=True``.
+        With ``checkpoint``: if the folder holds a checkpoint of this fit
+        (the same ``X``, ``y`` and hyperparameters but ``max_epochs``),
+        ``fit`` continues from its last completed epoch (same optimizer state
+        and random state) up to ``max_epochs`` instead of starting over.
+        Without one, ``fit`` starts from scratch, so a job (or a whole grid
+        search) can always be restarted with ``resume=True``.
 """
 
 _ATTRIBUTES_DOC = """
@@ -527,6 +836,8 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
     (2, 2)
     """
 
+    _criterion = torch.nn.CrossEntropyLoss
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on maps ``X`` with labels ``y``.
@@ -553,8 +864,8 @@ class SphericalCNNClassifier(ClassifierMixin, _SphericalCNNBase):
             raise ValueError(f"X has {len(maps)} maps but y has {len(y)} labels")
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
-        return self._train(maps, targets, len(self.classes_),
-                           torch.nn.CrossEntropyLoss, stratified=True)
+        return self._train(maps, targets, len(self.classes_), stratified=True,
+                           metric=("acc", _accuracy))
 
     def predict_proba(self, X):
         """Class probabilities of maps ``X``.
@@ -627,6 +938,8 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
     (3,)
     """
 
+    _criterion = torch.nn.MSELoss
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on maps ``X`` with targets ``y``.
@@ -656,8 +969,13 @@ class SphericalCNNRegressor(RegressorMixin, _SphericalCNNBase):
         scale = targets.std(axis=0)
         self.target_scale_ = np.where(scale > 0, scale, 1.0)
         targets = ((targets - self.target_mean_) / self.target_scale_).astype(np.float32)
-        return self._train(maps, targets, self.n_outputs_, torch.nn.MSELoss,
-                           stratified=False)
+        return self._train(maps, targets, self.n_outputs_, stratified=False,
+                           metric=("r2", _r2))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n_samples, n_targets)
+        return tags
 
     def predict(self, X):
         """Predicted targets of maps ``X``.

@@ -15,19 +15,27 @@ Maps have shape ``(n_samples, n_pixels)`` or
 ``ignore_masked=True``.
 """
 
+import time
 from numbers import Integral, Real
 
 import healpy as hp
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _multiscale
 from .healpix import check_maps, infer_nside, nested_order
 from .streaming import is_lazy, iter_chunks
 
-__all__ = ["HistogramFeatures", "PowerSpectrumFeatures"]
+__all__ = [
+    "HistogramFeatures",
+    "PowerSpectrumFeatures",
+    "MultiScaleHistogramFeatures",
+    "PeakCountFeatures",
+    "MinkowskiFunctionalFeatures",
+]
 
 
 def _validate_maps(estimator, X, *, reset, ignore_masked):
@@ -400,6 +408,44 @@ class HistogramFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
+#: Seconds of work below which ``n_jobs`` workers are not worth starting.
+MIN_PARALLEL_SECONDS = 5.0
+
+
+def _apply_to_block(function, maps, masked, *args):
+    return [function(m, mask, *args) for m, mask in zip(maps, masked)]
+
+
+def _map_in_parallel(function, maps, masked, n_jobs, *args):
+    """``[function(m, mask, *args) for m, mask in zip(maps, masked)]`` with joblib.
+
+    healpy's transforms hold the GIL, so threads cannot run maps side by
+    side, and they already use every core through OpenMP: worker processes
+    pay off only when they keep the cores busier than OpenMP alone (OpenMP
+    scales poorly on a machine loaded by other jobs) and when their start
+    (seconds, once) and the transfer of the maps are small next to the
+    work. Hence: ``n_jobs=None`` (the default) is the plain loop in this
+    process; otherwise the first map is transformed here, and the others go
+    to at most ``n_jobs`` workers, one contiguous block each, only if they
+    would take more than :data:`MIN_PARALLEL_SECONDS` here. joblib's process
+    backend (loky) gives each of ``n`` workers ``cpu_count // n`` OpenMP
+    threads, so the workers do not oversubscribe the cores.
+    """
+    n_workers = min(effective_n_jobs(n_jobs), len(maps) - 1)
+    if n_workers <= 1:
+        return _apply_to_block(function, maps, masked, *args)
+    start = time.perf_counter()
+    first = function(maps[0], masked[0], *args)
+    rest = len(maps) - 1
+    if (time.perf_counter() - start) * rest < MIN_PARALLEL_SECONDS:
+        return [first] + _apply_to_block(function, maps[1:], masked[1:], *args)
+    blocks = np.array_split(np.arange(1, len(maps)), n_workers)
+    results = Parallel(n_jobs=n_workers)(
+        delayed(_apply_to_block)(function, maps[b], masked[b], *args) for b in blocks
+    )
+    return [first] + [result for block in results for result in block]
+
+
 def _multipole_bin_edges(lmax, n_bins, log):
     """Integer edges of ``n_bins`` non-empty bins covering ``0, ..., lmax``.
 
@@ -493,7 +539,9 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
 
     pixels : array-like of int or None, default=None
         Index of the observed pixel in each column of a partial-sky map, in
-        the ordering given by ``nest``. ``None`` means full-sky maps.
+        the ordering given by ``nest``. ``None`` means full-sky maps. Not a
+        boolean mask (an error): for a healpy mask pass
+        ``numpy.flatnonzero(mask)``.
 
     nest : bool, default=False
         Whether the maps (or ``pixels``) use the NESTED ordering; RING
@@ -533,13 +581,15 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         ValueError.
 
     n_jobs : int or None, default=None
-        Number of maps transformed in parallel with joblib. ``None`` means 1
-        unless in a :func:`joblib.parallel_config` context; -1 means all
-        processors. healpy's transforms already use several cores through
-        OpenMP (``OMP_NUM_THREADS``), so ``n_jobs`` pays off mostly with
-        many cores. healpy holds the GIL: only the default, process-based
-        joblib backend runs maps in parallel, and starting its workers
-        costs a few seconds once.
+        Number of worker processes (joblib) that transform the maps, each a
+        contiguous block. ``None`` means 1 unless in a
+        :func:`joblib.parallel_config` context: the maps are transformed one
+        after the other in this process, where healpy's transforms already
+        use every core through OpenMP; -1 means all processors. Workers are
+        started only when the maps would take more than
+        ``MIN_PARALLEL_SECONDS`` (5 s) here, and each gets
+        ``cpu_count // n_jobs`` OpenMP threads. See
+        ``benchmarks/feature_timing.py``.
 
     Attributes
     ----------
@@ -650,8 +700,8 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         if is_lazy(X):
             return _fit_lazily(self, X)
         maps, _ = _validate_maps(self, X, reset=True, ignore_masked=self.ignore_masked)
-        self.nside_ = infer_nside(maps.shape[-1], self.nside, self.pixels)
-        order, nested_pixels = nested_order(self.nside_, self.pixels, self.nest)
+        self.nside_, pixels, nest = self._geometry(maps.shape[-1])
+        order, nested_pixels = nested_order(self.nside_, pixels, nest)
         # RING index of each column: healpy's transforms want RING maps.
         ring_pixels = np.empty_like(order)
         ring_pixels[order] = hp.nest2ring(self.nside_, nested_pixels)
@@ -659,6 +709,11 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
             ring_pixels = None  # a full sky in RING order needs no reordering
         self._ring_pixels = ring_pixels
         self.lmax_ = 3 * self.nside_ - 1 if self.lmax is None else int(self.lmax)
+        if self.lmax_ > 3 * self.nside_ - 1:
+            raise ValueError(
+                f"lmax={self.lmax_} is beyond 3 * nside - 1 = {3 * self.nside_ - 1}, the "
+                f"largest multipole a HEALPix map of nside={self.nside_} can resolve"
+            )
         n_ell = self.lmax_ + 1
         if self.n_bins is None:
             self.bin_edges_ = np.arange(n_ell + 1)
@@ -695,11 +750,16 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         )
         npix = hp.nside2npix(self.nside_)
         pairs = [pair for pair, _ in self._spectra()]
-        spectra = Parallel(n_jobs=self.n_jobs)(
-            delayed(_pseudo_spectra)(
-                m, mask, self._ring_pixels, npix, self.lmax_, self.iter, pairs
-            )
-            for m, mask in zip(maps, masked)
+        spectra = _map_in_parallel(
+            _pseudo_spectra,
+            maps,
+            masked,
+            self.n_jobs,
+            self._ring_pixels,
+            npix,
+            self.lmax_,
+            self.iter,
+            pairs,
         )
         spectra = np.stack(spectra)
         if self.ell_factor:
@@ -708,6 +768,14 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         edges = self.bin_edges_
         features = np.add.reduceat(spectra, edges[:-1], axis=-1) / np.diff(edges)
         return features.reshape(len(features), -1)
+
+    def _geometry(self, n_pixels):
+        """``(nside, pixels, nest)`` of maps with ``n_pixels`` columns.
+
+        The one place that reads the geometry parameters: the tests override
+        it to run scikit-learn's checks on tabular data.
+        """
+        return infer_nside(n_pixels, self.nside, self.pixels), self.pixels, self.nest
 
     def _spectra(self):
         """Channel pair and name of each spectrum, in output order."""
@@ -752,3 +820,715 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = self.ignore_masked
         return tags
+
+
+# Multi-scale statistics: smoothed maps, their peaks and Minkowski functionals
+
+
+def _full_sky(values, masked, setup):
+    """A channel of one map placed in a full RING sky, and its observed pixels.
+
+    Unobserved and masked pixels are filled with the mean of the observed
+    ones, the rule of :mod:`skdeepsphere._multiscale`.
+    """
+    observed_values = values[~masked]
+    fill = observed_values.mean()
+    if setup["ring_pixels"] is None:
+        full_sky = np.where(masked, fill, values)
+        observed = ~masked
+    else:
+        full_sky = np.full(setup["npix"], fill)
+        full_sky[setup["ring_pixels"]] = np.where(masked, fill, values)
+        observed = np.zeros(setup["npix"], dtype=bool)
+        observed[setup["ring_pixels"]] = ~masked
+    return full_sky, observed
+
+
+def _fields(full_sky, kind, setup):
+    """Per scale, the smoothed field (Minkowski: with its derivatives).
+
+    For the Minkowski functionals a zero FWHM has a window of ones (not
+    ``None``): the field is then the band-limited harmonic reconstruction
+    of the map, the field whose derivatives are computed.
+    """
+    lmax, windows = setup["lmax"], setup["windows"]
+    if kind != "minkowski":
+        return [(field,) for field in _multiscale.smooth(full_sky, windows, lmax, setup["iter"])]
+    alm = hp.map2alm(full_sky, lmax=lmax, iter=setup["iter"], pol=False)
+    return [
+        _multiscale.field_derivatives(alm, setup["nside"], lmax, window)
+        for window in windows
+    ]
+
+
+def _smoothed_statistics(values, masked, kind, setup):
+    """Statistics of one map (all channels), shape (n_channels, n_scales, ...).
+
+    ``kind`` is ``"moments"`` (number of kept pixels, sum and sum of squares
+    of the field, for ``fit``), ``"histogram"``, ``"peaks"`` or
+    ``"minkowski"``.
+    """
+    statistics = []
+    for c in np.arange(len(values)):
+        full_sky, observed = _full_sky(values[c], masked[c], setup)
+        if masked[c].any():
+            kept = _multiscale.kept_pixels(
+                observed,
+                setup["mask_windows"],
+                setup["lmax"],
+                setup["iter"],
+                setup["mask_tolerance"],
+            )
+        else:
+            kept = setup["kept"]
+        fields = _fields(full_sky, kind, setup)
+        per_scale = []
+        for s, field in enumerate(fields):
+            u = field[0][kept[s]]
+            if kind == "moments":
+                per_scale.append([u.size, u.sum(), np.sum(u**2)])
+                continue
+            if setup["standardize"] == "map":
+                loc, scale = u.mean(), u.std()
+                scale = scale if scale > 0 else 1.0
+            else:
+                loc, scale = setup["loc"][c, s], setup["scale"][c, s]
+            edges = setup["bin_edges"][c, s]
+            if kind == "histogram":
+                counts = _histograms(
+                    ((u - loc) / scale)[None], np.zeros((1, u.size), dtype=bool),
+                    edges, setup["clip"],
+                )[0]
+                if setup["density"]:
+                    total = counts.sum()
+                    counts = counts / (total * np.diff(edges)) if total > 0 else counts
+                per_scale.append(counts)
+            elif kind == "peaks":
+                heights = _multiscale.peak_heights(
+                    field[0], observed, kept[s], _multiscale.ring_neighbours(setup["nside"])
+                )
+                heights = (heights - loc) / scale
+                per_scale.append(
+                    _histograms(
+                        heights[None], np.zeros((1, heights.size), dtype=bool),
+                        edges, setup["clip"],
+                    )[0]
+                )
+            else:
+                standardized = [(field[0] - loc) / scale] + [d / scale for d in field[1:]]
+                per_scale.append(
+                    _multiscale.minkowski_functionals(standardized, kept[s], edges)
+                )
+        statistics.append(per_scale)
+    return np.asarray(statistics, dtype=np.float64)
+
+
+class _SmoothedMapFeatures(TransformerMixin, BaseEstimator):
+    """Shared geometry, smoothing, standardisation and binning (see subclasses)."""
+
+    # What transform computes (see _smoothed_statistics), the prefixes of the
+    # feature names, and whether a zero FWHM means the band-limited field.
+    _kind = None
+    _statistic_names = ()
+    _band_limited = False
+
+    _parameter_constraints: dict = {
+        "fwhm": ["array-like", None],
+        "nside": [Interval(Integral, 1, None, closed="left"), None],
+        "pixels": ["array-like", None],
+        "nest": ["boolean"],
+        "bins": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "range": [tuple, None],
+        "standardize": [StrOptions({"train", "map"}), None],
+        "mask_tolerance": [Interval(Real, 0, 1, closed="both")],
+        "iter": [Interval(Integral, 0, None, closed="left")],
+        "ignore_masked": ["boolean"],
+        "n_jobs": [Integral, None],
+    }
+
+    def _check_fwhm(self):
+        if self.fwhm is None:
+            resolution = hp.nside2resol(self.nside_, arcmin=True)
+            return np.array([0.0, 2 * resolution, 4 * resolution])
+        fwhm = np.atleast_1d(np.asarray(self.fwhm, dtype=np.float64))
+        if (
+            fwhm.ndim != 1
+            or fwhm.size == 0
+            or not np.all(np.isfinite(fwhm))
+            or np.any(fwhm < 0)
+            or np.unique(fwhm).size != fwhm.size
+        ):
+            raise ValueError(
+                "fwhm must be a non-empty sequence of distinct, non-negative "
+                f"FWHMs in arcminutes, got {self.fwhm!r}"
+            )
+        return fwhm
+
+    def _check_bins(self):
+        """Edges given by ``bins`` (or None) and validated ``range``."""
+        if not isinstance(self.bins, Integral):
+            edges = np.asarray(self.bins, dtype=np.float64)
+            if (
+                edges.ndim != 1
+                or edges.size < 2
+                or not np.all(np.isfinite(edges))
+                or np.any(np.diff(edges) <= 0)
+            ):
+                raise ValueError(
+                    "bins must be an int or a 1-D array of at least 2 finite, "
+                    f"strictly increasing edges, got {self.bins!r}"
+                )
+            return edges
+        if self.range is not None:
+            lower, upper = _check_pair(self.range, "range")
+            if not lower < upper:
+                raise ValueError(
+                    f"range must be (lower, upper) with lower < upper, got {self.range}"
+                )
+        return None
+
+    def _setup(self):
+        """Everything a worker needs to transform a map (small, picklable)."""
+        lmax = 3 * self.nside_ - 1
+        windows = _multiscale.beam_windows(self.fwhm_, lmax)
+        mask_windows = windows
+        if self._band_limited:
+            windows = [np.ones(lmax + 1) if w is None else w for w in windows]
+        standardize = self.standardize
+        n_channels, n_scales = self.n_channels_, len(self.fwhm_)
+        return {
+            "nside": self.nside_,
+            "npix": hp.nside2npix(self.nside_),
+            "lmax": lmax,
+            "iter": self.iter,
+            "windows": windows,
+            "mask_windows": mask_windows,
+            "mask_tolerance": self.mask_tolerance,
+            "ring_pixels": self._ring_pixels,
+            "kept": self._kept,
+            "minkowski": self._band_limited,
+            "standardize": standardize,
+            "loc": getattr(self, "loc_", np.zeros((n_channels, n_scales))),
+            "scale": getattr(self, "scale_", np.ones((n_channels, n_scales))),
+            "bin_edges": getattr(self, "bin_edges_", None),
+            "clip": getattr(self, "clip", False),
+            "density": getattr(self, "density", False),
+        }
+
+    def _geometry(self, n_pixels):
+        """``(nside, pixels, nest)`` of maps with ``n_pixels`` columns (see
+        :meth:`PowerSpectrumFeatures._geometry`)."""
+        return infer_nside(n_pixels, self.nside, self.pixels), self.pixels, self.nest
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the geometry, set the scales and learn the bins.
+
+        With ``standardize="train"`` (or with ``standardize=None`` and
+        neither ``range`` nor bin edges given) this smooths every training
+        map to learn the mean and standard deviation of each channel at
+        each scale, which costs about as much as ``transform``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+            Training maps: full sky (``12 * nside**2`` pixels) or the
+            ``pixels`` of a partial sky. A :class:`numpy.memmap` is read in
+            blocks.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted transformer.
+        """
+        blocks = _lazy_chunks(self, X) if is_lazy(X) else iter([X])
+        maps, masked = _validate_maps(
+            self, next(blocks), reset=True, ignore_masked=self.ignore_masked
+        )
+        self.nside_, pixels, nest = self._geometry(maps.shape[-1])
+        npix = hp.nside2npix(self.nside_)
+        order, nested_pixels = nested_order(self.nside_, pixels, nest)
+        # RING index of each column: healpy's transforms want RING maps.
+        ring_pixels = np.empty_like(order)
+        ring_pixels[order] = hp.nest2ring(self.nside_, nested_pixels)
+        if np.array_equal(ring_pixels, np.arange(npix)):
+            ring_pixels = None  # a full sky in RING order needs no reordering
+        self._ring_pixels = ring_pixels
+        self.fwhm_ = self._check_fwhm()
+        edges = self._check_bins()
+        observed = np.zeros(npix, dtype=bool)
+        observed[slice(None) if ring_pixels is None else ring_pixels] = True
+        lmax = 3 * self.nside_ - 1
+        self._kept = _multiscale.kept_pixels(
+            observed,
+            _multiscale.beam_windows(self.fwhm_, lmax),
+            lmax,
+            self.iter,
+            self.mask_tolerance,
+        )
+        for name in ("loc_", "scale_", "bin_edges_"):
+            self.__dict__.pop(name, None)  # a previous fit's state
+
+        learn_moments = self.standardize == "train" or (
+            self.standardize is None and edges is None and self.range is None
+        )
+        if learn_moments:
+            setup = self._setup()
+            moments = 0.0
+            while maps is not None:
+                moments = moments + np.sum(
+                    _map_in_parallel(
+                        _smoothed_statistics, maps, masked, self.n_jobs, "moments", setup
+                    ),
+                    axis=0,
+                )
+                block = next(blocks, None)
+                maps, masked = (None, None) if block is None else _validate_maps(
+                    self, block, reset=False, ignore_masked=self.ignore_masked
+                )
+            count, total, squares = np.moveaxis(moments, -1, 0)
+            loc = total / count
+            scale = np.sqrt(np.maximum(squares / count - loc**2, 0))
+            scale[scale == 0] = 1.0
+        else:
+            for block in blocks:
+                _validate_maps(self, block, reset=False, ignore_masked=self.ignore_masked)
+        if self.standardize == "train":
+            self.loc_, self.scale_ = loc, scale
+
+        shape = (self.n_channels_, len(self.fwhm_))
+        if edges is None:
+            n_bins = self.bins
+            if self.range is not None:
+                lower, upper = np.broadcast_to(_check_pair(self.range, "range")[:, None, None], (2, *shape))
+            elif self.standardize is None:
+                lower, upper = loc - 4 * scale, loc + 4 * scale
+            else:
+                lower, upper = np.full((2, *shape), [[[-4.0]], [[4.0]]])
+            edges = np.linspace(lower, upper, n_bins + 1, axis=-1)
+        self.bin_edges_ = np.broadcast_to(edges, (*shape, edges.shape[-1])).copy()
+        return self
+
+    def transform(self, X):
+        """Statistics of each smoothed map.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+            Maps with the geometry and channels seen in ``fit``. A
+            :class:`numpy.memmap` is read in blocks.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out)
+            Channel after channel, scale after scale (``fwhm_``), the
+            statistics of the bins.
+        """
+        if is_lazy(X):
+            return _transform_lazily(self, X)
+        check_is_fitted(self)
+        maps, masked = _validate_maps(
+            self, X, reset=False, ignore_masked=self.ignore_masked
+        )
+        features = _map_in_parallel(
+            _smoothed_statistics, maps, masked, self.n_jobs, self._kind, self._setup()
+        )
+        return np.stack(features).reshape(len(maps), -1)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: ``<statistic>_fwhm<fwhm>_bin_<i>``.
+
+        The FWHM is in arcminutes (``fwhm_``, printed with ``%g``). With
+        several channels the names are prefixed by the channel:
+        ``ch<c>_...``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked for consistency with ``fit``: the output names do
+            not depend on them.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            Names of the output features.
+        """
+        check_is_fitted(self)
+        _check_input_features(self, input_features)
+        n_bins = self.bin_edges_.shape[-1] - 1
+        names = [
+            f"{statistic}_fwhm{fwhm:g}_bin_{i}"
+            for fwhm in self.fwhm_
+            for statistic in self._statistic_names
+            for i in np.arange(n_bins)
+        ]
+        return _feature_names(names, [f"ch{c}" for c in np.arange(self.n_channels_)])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.ignore_masked
+        return tags
+
+
+_SMOOTHING_PARAMETERS = """fwhm : array-like of float or None, default=None
+        Full widths at half maximum of the Gaussian beams, in arcminutes,
+        one scale each; 0 means the map as it is (Minkowski functionals:
+        its band-limited harmonic reconstruction, ``lmax = 3 nside - 1``).
+        ``None`` means ``(0, 2, 4)`` times the pixel size
+        (:func:`healpy.nside2resol`). The map is analysed once
+        (:func:`healpy.map2alm`, ``lmax = 3 nside - 1``) and synthesised
+        once per beam, which equals :func:`healpy.smoothing` per beam.
+
+    nside : int or None, default=None
+        Resolution of the maps. ``None`` infers it from the number of pixels
+        of full-sky maps; required with ``pixels``.
+
+    pixels : array-like of int or None, default=None
+        Index of the observed pixel in each column of a partial-sky map, in
+        the ordering given by ``nest``. ``None`` means full-sky maps.
+
+    nest : bool, default=False
+        Whether the maps (or ``pixels``) use the NESTED ordering; RING
+        otherwise, as in healpy.
+
+    bins : int or array-like of float, default=20
+        Number of equal-width bins over ``range``, or the increasing bin
+        edges, in the units set by ``standardize``, shared by all channels
+        and scales.
+
+    range : tuple (float, float) or None, default=None
+        Lower and upper edge of the bins. ``None`` means ``(-4, 4)``
+        standard deviations: ``(-4, 4)`` in standardised units, and with
+        ``standardize=None`` the training mean plus or minus 4 training
+        standard deviations, per channel and scale.
+
+    standardize : {"train", "map"} or None, default="train"
+        Units of the heights that are binned. ``"train"``: the smoothed
+        values minus their mean over the training maps, divided by their
+        standard deviation over the training maps, per channel and scale
+        (``loc_``, ``scale_``): a signal-to-noise ratio when the maps are
+        noise dominated, and amplitudes still differ between maps.
+        ``"map"``: each smoothed map standardised by its own mean and
+        standard deviation (only the shape of the distribution is left).
+        ``None``: the values themselves.
+
+    mask_tolerance : float in [0, 1], default=0.01
+        At each scale a pixel counts only if it is observed and at most this
+        fraction of its beam's weight falls on unobserved or masked pixels
+        (filled with the map's observed mean before smoothing): next to a
+        straight border, 0.01 leaves out a band of about one FWHM. 1 keeps
+        every observed pixel.
+
+    iter : int, default=0
+        Iterations of :func:`healpy.map2alm`, as in
+        :class:`PowerSpectrumFeatures`.
+
+    ignore_masked : bool, default=False
+        If True, NaN and ``healpy.UNSEEN`` pixels are unobserved pixels of
+        that map (see ``mask_tolerance``). If False, they raise a ValueError.
+
+    n_jobs : int or None, default=None
+        Number of worker processes (joblib) that transform the maps, as in
+        :class:`PowerSpectrumFeatures`: ``None`` transforms them one after
+        the other in this process, where healpy already uses every core
+        through OpenMP; workers start only when the maps would take more
+        than ``MIN_PARALLEL_SECONDS`` (5 s) here, each with
+        ``cpu_count // n_jobs`` OpenMP threads."""
+
+_SMOOTHING_ATTRIBUTES = """fwhm_ : ndarray of shape (n_scales,)
+        The FWHMs in arcminutes.
+
+    nside_ : int
+        Resolution of the maps.
+
+    bin_edges_ : ndarray of shape (n_channels, n_scales, n_bins + 1)
+        Bin edges of each channel and scale, in the units of
+        ``standardize``.
+
+    loc_, scale_ : ndarray of shape (n_channels, n_scales)
+        Mean and standard deviation of the smoothed training maps (only
+        with ``standardize="train"``).
+
+    n_channels_ : int
+        Number of channels of the maps seen in ``fit``.
+
+    n_features_in_ : int
+        Number of pixels per map (the last axis of ``X``).
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the pixels seen during ``fit``. Defined only when ``X`` has
+        feature names that are all strings."""
+
+
+class MultiScaleHistogramFeatures(_SmoothedMapFeatures):
+    """Histograms of a map smoothed at several scales.
+
+    Each map is smoothed with Gaussian beams of several widths (``fwhm``)
+    and the values of the kept pixels of each smoothed map are histogrammed
+    over fixed bins. Smoothing averages out noise and turns the spatial
+    correlations at that scale into the one-point distribution: on noisy
+    convergence maps the histogram of the smoothed map separates
+    cosmologies that the raw histogram (:class:`HistogramFeatures`) cannot.
+
+    Parameters
+    ----------
+    {parameters}
+
+    density : bool, default=True
+        Return the density of values in each bin (counts divided by the
+        number of counted pixels and the bin width, as in
+        :func:`numpy.histogram`), else the counts.
+
+    clip : bool, default=True
+        Count values beyond the outer edges in the outer bins, which then
+        measure the tails; if False leave them out, as :func:`numpy.histogram`.
+
+    Attributes
+    ----------
+    {attributes}
+
+    See Also
+    --------
+    HistogramFeatures : Histogram of the unsmoothed pixel values.
+    PeakCountFeatures : Local maxima of the smoothed maps.
+    MinkowskiFunctionalFeatures : Morphology of the smoothed maps.
+    healpy.smoothing : Gaussian smoothing of one map.
+
+    Examples
+    --------
+    >>> import healpy as hp
+    >>> import numpy as np
+    >>> from skdeepsphere import MultiScaleHistogramFeatures
+    >>> maps = np.random.default_rng(0).standard_normal((3, 768))
+    >>> histograms = MultiScaleHistogramFeatures(
+    ...     fwhm=(0, 600), bins=[-9, 0, 9], standardize=None, density=False
+    ... ).fit(maps)
+    >>> features = histograms.transform(maps)
+    >>> features.shape
+    (3, 4)
+    >>> smoothed = hp.smoothing(maps[0], fwhm=np.radians(10), iter=0)
+    >>> np.array_equal(features[0, 2:], np.histogram(smoothed, [-9, 0, 9])[0])
+    True
+    >>> histograms.get_feature_names_out()
+    array(['hist_fwhm0_bin_0', 'hist_fwhm0_bin_1', 'hist_fwhm600_bin_0',
+           'hist_fwhm600_bin_1'], dtype=object)
+    """
+
+    _kind = "histogram"
+    _statistic_names = ("hist",)
+
+    _parameter_constraints: dict = {
+        **_SmoothedMapFeatures._parameter_constraints,
+        "density": ["boolean"],
+        "clip": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        fwhm=None,
+        *,
+        nside=None,
+        pixels=None,
+        nest=False,
+        bins=20,
+        range=None,
+        standardize="train",
+        mask_tolerance=0.01,
+        iter=0,
+        ignore_masked=False,
+        n_jobs=None,
+        density=True,
+        clip=True,
+    ):
+        self.fwhm = fwhm
+        self.nside = nside
+        self.pixels = pixels
+        self.nest = nest
+        self.bins = bins
+        self.range = range
+        self.standardize = standardize
+        self.mask_tolerance = mask_tolerance
+        self.iter = iter
+        self.ignore_masked = ignore_masked
+        self.n_jobs = n_jobs
+        self.density = density
+        self.clip = clip
+
+
+class PeakCountFeatures(_SmoothedMapFeatures):
+    """Counts of the peaks of a map smoothed at several scales, by height.
+
+    A peak is a local maximum of the smoothed map: a pixel strictly higher
+    than each of its 8 (at 8 corners of the HEALPix grid, 7) neighbours
+    (:func:`healpy.get_all_neighbours`). The peaks of each smoothed map are
+    counted in bins of height; with ``standardize="train"`` the heights are
+    in units of the standard deviation of the smoothed training maps, a
+    signal-to-noise ratio for noise-dominated maps. Peak counts are the
+    classic summary of weak-lensing convergence maps: they see the massive
+    halos that the power spectrum averages out.
+
+    **Mask border.** A peak counts only if its pixel is kept at that scale
+    (see ``mask_tolerance``) and all its neighbours are observed: a peak
+    whose neighbourhood is partly masked may not be one.
+
+    Parameters
+    ----------
+    {parameters}
+
+    clip : bool, default=True
+        Count peaks beyond the outer edges in the outer bins (the highest
+        peaks are the most informative), else leave them out.
+
+    Attributes
+    ----------
+    {attributes}
+
+    See Also
+    --------
+    MultiScaleHistogramFeatures : Histograms of the smoothed maps.
+    MinkowskiFunctionalFeatures : Morphology of the smoothed maps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere import PeakCountFeatures
+    >>> maps = np.random.default_rng(0).standard_normal((3, 3072))
+    >>> peaks = PeakCountFeatures(fwhm=(0, 120), bins=4, range=(0, 4)).fit(maps)
+    >>> peaks.transform(maps).shape
+    (3, 8)
+    >>> peaks.get_feature_names_out()[[0, 4]]
+    array(['peaks_fwhm0_bin_0', 'peaks_fwhm120_bin_0'], dtype=object)
+    """
+
+    _kind = "peaks"
+    _statistic_names = ("peaks",)
+
+    _parameter_constraints: dict = {
+        **_SmoothedMapFeatures._parameter_constraints,
+        "clip": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        fwhm=None,
+        *,
+        nside=None,
+        pixels=None,
+        nest=False,
+        bins=20,
+        range=None,
+        standardize="train",
+        mask_tolerance=0.01,
+        iter=0,
+        ignore_masked=False,
+        n_jobs=None,
+        clip=True,
+    ):
+        self.fwhm = fwhm
+        self.nside = nside
+        self.pixels = pixels
+        self.nest = nest
+        self.bins = bins
+        self.range = range
+        self.standardize = standardize
+        self.mask_tolerance = mask_tolerance
+        self.iter = iter
+        self.ignore_masked = ignore_masked
+        self.n_jobs = n_jobs
+        self.clip = clip
+
+
+class MinkowskiFunctionalFeatures(_SmoothedMapFeatures):
+    r"""Minkowski functionals of the excursion sets of smoothed maps.
+
+    For each scale and each threshold :math:`\nu` (the centres of the bins)
+    the excursion set :math:`\{{u > \nu\}}` of the smoothed map :math:`u`
+    is described by its area :math:`V_0`, the length of its boundary
+    :math:`V_1` and the integrated geodesic curvature of its boundary
+    :math:`V_2` (the Euler characteristic up to the area term of
+    Gauss-Bonnet), per unit area, as in Schmalzing & Gorski (1998):
+
+    .. math::
+
+        V_0 = \langle \Theta(u - \nu) \rangle, \quad
+        V_1 = \tfrac14 \langle \delta(u - \nu)\,|\nabla u| \rangle,
+        \quad
+        V_2 = \tfrac{{1}}{{2\pi}} \Big\langle \delta(u - \nu)\,
+        \frac{{2 u_\theta u_\phi u_{{;\theta\phi}} - u_\theta^2 u_{{;\phi\phi}}
+        - u_\phi^2 u_{{;\theta\theta}}}}{{u_\theta^2 + u_\phi^2}} \Big\rangle,
+
+    averages over the kept pixels, with :math:`\delta(u - \nu)` the
+    indicator of the bin around :math:`\nu` divided by its width. The
+    gradient and the covariant Hessian come from the spherical-harmonic
+    coefficients, without finite differences: :func:`healpy.alm2map_der1`
+    for the gradient, the Laplacian and a spin-2 synthesis
+    (:func:`healpy.alm2map_spin`) for the Hessian. For a Gaussian random
+    field their expectations are Tomita's formulas (tested against them).
+
+    Parameters
+    ----------
+    {parameters}
+
+    Attributes
+    ----------
+    {attributes}
+
+    See Also
+    --------
+    MultiScaleHistogramFeatures : Histograms of the smoothed maps.
+    PeakCountFeatures : Local maxima of the smoothed maps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere import MinkowskiFunctionalFeatures
+    >>> maps = np.random.default_rng(0).standard_normal((3, 3072))
+    >>> minkowski = MinkowskiFunctionalFeatures(fwhm=(120,), bins=5).fit(maps)
+    >>> minkowski.transform(maps).shape
+    (3, 15)
+    >>> minkowski.get_feature_names_out()[[0, 5, 10]]
+    array(['v0_fwhm120_bin_0', 'v1_fwhm120_bin_0', 'v2_fwhm120_bin_0'],
+          dtype=object)
+    """
+
+    _kind = "minkowski"
+    _statistic_names = ("v0", "v1", "v2")
+    _band_limited = True
+
+    def __init__(
+        self,
+        fwhm=None,
+        *,
+        nside=None,
+        pixels=None,
+        nest=False,
+        bins=20,
+        range=None,
+        standardize="train",
+        mask_tolerance=0.01,
+        iter=0,
+        ignore_masked=False,
+        n_jobs=None,
+    ):
+        self.fwhm = fwhm
+        self.nside = nside
+        self.pixels = pixels
+        self.nest = nest
+        self.bins = bins
+        self.range = range
+        self.standardize = standardize
+        self.mask_tolerance = mask_tolerance
+        self.iter = iter
+        self.ignore_masked = ignore_masked
+        self.n_jobs = n_jobs
+
+
+for _cls in (MultiScaleHistogramFeatures, PeakCountFeatures, MinkowskiFunctionalFeatures):
+    # One text for the parameters the three share (numpydoc needs it in each).
+    _cls.__doc__ = _cls.__doc__.format(
+        parameters=_SMOOTHING_PARAMETERS, attributes=_SMOOTHING_ATTRIBUTES
+    )
+del _cls

@@ -43,11 +43,11 @@ import warnings
 
 import healpy as hp
 import numpy as np
-from joblib import Memory
 from scipy import sparse
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from scipy.spatial import cKDTree
 
+from ._cache import cache_directory, cached_laplacian
 from ._kernel_widths import KERNEL_WIDTHS
 from .healpix import check_nside, parent_hierarchy
 
@@ -473,69 +473,12 @@ def healpix_laplacian(nside, nested_pixels=None, *, graph="neighbours",
     return (adjacency + diagonal).tocsr()
 
 
-# -- on-disk cache -----------------------------------------------------------
-
-# Bump when the construction of the graph changes: cached Laplacians of an
-# older construction are then ignored.
-_CACHE_FORMAT = 1
-# Laplacians of fewer pixels (nside < 64) are faster to build than to load.
-_CACHE_MIN_PIXELS = 12 * 64**2
-
-
-def cache_directory():
-    """Folder where :func:`laplacian_hierarchy` caches large Laplacians.
-
-    Building the k-nearest-neighbour graph and estimating
-    :math:`\\lambda_{max}` take tens of seconds at ``nside = 1024``, so the
-    rescaled Laplacians of levels with at least 49 152 pixels
-    (``nside >= 64`` on a full sky) are stored with :class:`joblib.Memory`
-    and loaded by later fits, in this or any other process. The folder is
-    ``$SKDEEPSPHERE_CACHE`` if that environment variable is set, else
-    ``$XDG_CACHE_HOME/skdeepsphere`` (``~/.cache/skdeepsphere``). Setting
-    ``SKDEEPSPHERE_CACHE`` to an empty string disables the cache. Delete the
-    folder to reclaim the space.
-
-    Returns
-    -------
-    directory : str or None
-        ``None`` when caching is disabled.
-
-    Examples
-    --------
-    >>> from skdeepsphere.graph import cache_directory
-    >>> cache_directory()  # doctest: +SKIP
-    '/home/me/.cache/skdeepsphere'
-    """
-    directory = os.environ.get("SKDEEPSPHERE_CACHE")
-    if directory is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-            os.path.expanduser("~"), ".cache")
-        directory = os.path.join(base, "skdeepsphere")
-    return directory or None
-
-
-def _build_laplacian(nside, nested_pixels, cache_format, **kwargs):
-    # cache_format is part of joblib's key only.
-    return healpix_laplacian(nside, nested_pixels, **kwargs)
-
-
 def _laplacian(nside, nested_pixels, **kwargs):
     """healpix_laplacian, read from / written to the disk cache if large."""
-    directory = cache_directory()
     n_pixels = hp.nside2npix(nside) if nested_pixels is None else len(nested_pixels)
-    if directory is None or n_pixels < _CACHE_MIN_PIXELS:
-        return healpix_laplacian(nside, nested_pixels, **kwargs)
-    try:
-        build = Memory(directory, verbose=0).cache(_build_laplacian)
-        return build(nside, nested_pixels, _CACHE_FORMAT, **kwargs)
-    except OSError as error:  # e.g. a read-only home folder
-        warnings.warn(
-            f"cannot use the graph cache in {directory!r} ({error}); building "
-            "the Laplacian without it. Set SKDEEPSPHERE_CACHE to a writable "
-            "folder, or to an empty string to disable the cache.",
-            RuntimeWarning, stacklevel=3,
-        )
-        return healpix_laplacian(nside, nested_pixels, **kwargs)
+    # healpix_laplacian looked up at call time (tests count the builds).
+    return cached_laplacian(lambda *args, **kw: healpix_laplacian(*args, **kw),
+                            nside, nested_pixels, n_pixels, **kwargs)
 
 
 def laplacian_hierarchy(nside, nested_pixels, n_levels, *, graph="neighbours",
@@ -632,23 +575,31 @@ def _harmonic_basis(nside, ell, nested_pixels):
 def equivariance_error(laplacian, ells, *, nside=None, nested_pixels=None):
     r"""Per-degree rotation equivariance error of a graph Laplacian.
 
-    A filter commutes with all rotations iff it maps each degree-:math:`\ell`
-    space of spherical harmonics into itself (Schur's lemma). For each
-    :math:`\ell`, let :math:`Q_\ell` be an orthonormal basis of the
-    spherical harmonics of degree :math:`\ell` sampled at the pixel centres
-    (synthesised by healpy); the error is the part of :math:`L Q_\ell`
-    outside that space,
+    An operator commutes with all rotations iff it acts on each
+    degree-:math:`\ell` space of spherical harmonics as a multiple of the
+    identity (Schur's lemma). For each :math:`\ell`, let :math:`Q_\ell` be
+    an orthonormal basis of the spherical harmonics of degree :math:`\ell`
+    sampled at the pixel centres (synthesised by healpy); the error is the
+    relative distance of :math:`L Q_\ell` from the nearest multiple of
+    :math:`Q_\ell`,
 
     .. math::
 
-        E(\ell) = \frac{\|(I - Q_\ell Q_\ell^\top)\, L\, Q_\ell\|_F}
-                       {\|L\, Q_\ell\|_F},
+        E(\ell) = \min_c \frac{\|L Q_\ell - c\, Q_\ell\|_F}{\|L Q_\ell\|_F}
+                = \frac{\|L Q_\ell - \bar\lambda_\ell Q_\ell\|_F}{\|L Q_\ell\|_F},
+        \qquad \bar\lambda_\ell = \frac{\operatorname{tr}(Q_\ell^\top L Q_\ell)}{2\ell + 1},
 
-    i.e. the root-mean-square over random maps of degree :math:`\ell` of
-    :math:`\|P_\ell^\perp L f\| / \|L f\|`: 0 for a perfectly equivariant
-    Laplacian, 1 if nothing of :math:`L f` stays in degree :math:`\ell`.
-    Since any polynomial filter :math:`g(L)` is built from :math:`L`, it is
-    the equivariance error of the graph convolutions' building block.
+    with :math:`\bar\lambda_\ell` the mean eigenvalue of :math:`L` on
+    degree :math:`\ell`. :math:`E^2` is the sum of two orthogonal parts: the
+    leakage out of degree :math:`\ell`,
+    :math:`\|(I - Q_\ell Q_\ell^\top) L Q_\ell\|_F^2`, and the spread of
+    :math:`L` within it, :math:`\|Q_\ell^\top L Q_\ell - \bar\lambda_\ell I\|_F^2`
+    (both over :math:`\|L Q_\ell\|_F^2`). :math:`E = 0` for a perfectly
+    equivariant Laplacian. Since any polynomial filter :math:`g(L)` is
+    built from :math:`L`, it is the equivariance error of the graph
+    convolutions' building block; no map is rotated (compare
+    :func:`skdeepsphere.rotation.rotation_equivariance_error`, which rotates
+    maps by interpolation).
 
     Parameters
     ----------
@@ -694,6 +645,11 @@ def equivariance_error(laplacian, ells, *, nside=None, nested_pixels=None):
     ells = np.atleast_1d(np.asarray(ells))
     if ells.ndim != 1 or not np.issubdtype(ells.dtype, np.integer) or ells.min() < 1:
         raise ValueError(f"ells must be integers >= 1, got {ells!r}")
+    if ells.max() > 3 * nside - 1:
+        raise ValueError(
+            f"ells must be at most 3 * nside - 1 = {3 * nside - 1} for nside={nside}, "
+            f"got {ells.max()}"
+        )
     return np.array([_leakage(laplacian, _harmonic_basis(nside, int(ell), pixels))
                      for ell in ells])
 

@@ -95,6 +95,16 @@ def npix_to_nside(npix):
     return check_nside(hp.npix2nside(npix))
 
 
+def _check_not_mask(pixels):
+    # A healpy-style mask (one bool per pixel of the sphere) would otherwise
+    # be read as the indices 0 and 1.
+    if pixels is not None and np.asarray(pixels).dtype == np.bool_:
+        raise ValueError(
+            "pixels must be pixel indices, got a boolean array (a healpy-style "
+            "mask?): pass the indices of the observed pixels, numpy.flatnonzero(mask)"
+        )
+
+
 def infer_nside(n_pixels, nside=None, pixels=None):
     """Return the resolution of maps with ``n_pixels`` columns.
 
@@ -122,6 +132,7 @@ def infer_nside(n_pixels, nside=None, pixels=None):
     >>> infer_nside(768)
     8
     """
+    _check_not_mask(pixels)
     if pixels is None:
         if nside is None:
             return npix_to_nside(n_pixels)
@@ -171,8 +182,9 @@ def nested_order(nside, pixels=None, nest=False):
     TypeError
         If ``nest`` is not a bool.
     ValueError
-        If ``pixels`` is empty, has duplicates, is not 1-D or lies outside
-        ``[0, 12 nside**2)``.
+        If ``pixels`` is empty, has duplicates, is not 1-D, lies outside
+        ``[0, 12 nside**2)`` or is a boolean mask (indices are expected:
+        ``numpy.flatnonzero(mask)``).
 
     Examples
     --------
@@ -193,6 +205,7 @@ def nested_order(nside, pixels=None, nest=False):
         if nest:
             return nested_pixels, nested_pixels
         return hp.nest2ring(nside, nested_pixels).astype(np.int64), nested_pixels
+    _check_not_mask(pixels)
     pixels = np.asarray(pixels)
     if pixels.ndim != 1 or pixels.size == 0:
         raise ValueError("pixels must be a non-empty 1-D array of pixel indices")
@@ -291,6 +304,20 @@ def patch_pixels(nside, order, nest=False):
     return pixels
 
 
+def _as_numpy(X):
+    """A torch tensor (on any device) as a numpy array; anything else unchanged.
+
+    Torch is not imported: tensors are recognised by their type's module.
+    """
+    if type(X).__module__.partition(".")[0] != "torch" or not hasattr(X, "detach"):
+        return X
+    X = X.detach().cpu()
+    try:
+        return X.numpy()
+    except TypeError:  # e.g. bfloat16, which numpy lacks
+        return X.float().numpy()
+
+
 def check_maps(X, *, allow_nan=False, dtype=np.float64):
     """Validate a batch of maps and return it as a 3-D array.
 
@@ -327,6 +354,7 @@ def check_maps(X, *, allow_nan=False, dtype=np.float64):
         raise TypeError(
             "sparse input is not supported: pass maps as a dense array"
         )
+    X = _as_numpy(X)
     raw = X if hasattr(X, "dtype") else np.asarray(X)
     if np.issubdtype(raw.dtype, np.complexfloating):
         raise ValueError("Complex data not supported: maps must be real")

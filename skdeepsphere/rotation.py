@@ -16,8 +16,10 @@ convolutions are; DeepSphere's graph convolutions are only approximately
 :func:`rotation_equivariance_error` measures how far.
 
 This module needs numpy, scipy and healpy only; torch is imported only to
-run a torch module given to :func:`rotation_equivariance_error` and by the
-training-time augmentation of the estimators (``augment_rotation=True``).
+run a torch module given to :func:`rotation_equivariance_error`. The
+training-time augmentation of the estimators (``augment_rotation=True``) is
+:class:`skdeepsphere.nn.RandomBatchRotation`; smooth test maps come from
+:func:`skdeepsphere.synthesis.random_smooth_maps`.
 """
 
 import functools
@@ -26,7 +28,6 @@ import sys
 import healpy as hp
 import numpy as np
 from scipy.spatial.transform import Rotation
-from sklearn.utils import check_random_state
 
 from .healpix import check_maps, check_nside, npix_to_nside
 
@@ -34,8 +35,6 @@ __all__ = [
     "random_rotations",
     "rotation_resampling",
     "rotate_maps",
-    "RandomBatchRotation",
-    "random_smooth_maps",
     "rotation_roundtrip_error",
     "rotation_equivariance_error",
 ]
@@ -48,7 +47,7 @@ def random_rotations(n_rotations, random_state=None):
     ----------
     n_rotations : int
         Number of rotations.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState or Generator instance or None, default=None
         Seed, passed to :meth:`scipy.spatial.transform.Rotation.random`.
 
     Returns
@@ -67,7 +66,7 @@ def random_rotations(n_rotations, random_state=None):
     n_rotations = int(n_rotations)
     if n_rotations < 1:
         raise ValueError(f"n_rotations must be a positive integer, got {n_rotations}")
-    random_state = check_random_state(random_state)
+    # scipy reads an int or None like sklearn's check_random_state.
     return Rotation.random(n_rotations, random_state=random_state).as_matrix()
 
 
@@ -195,99 +194,6 @@ def rotate_maps(maps, rotations, *, nest=False):
     return rotated.reshape(given.shape)
 
 
-class RandomBatchRotation:
-    """Rotate each map of a torch batch by a fresh uniformly random rotation.
-
-    The training-time augmentation of the estimators
-    (``augment_rotation=True``): pixels and weights of the bilinear
-    resampling are computed with numpy and healpy
-    (:func:`rotation_resampling`, about 2 ms per map at ``nside=16``) and
-    applied as one gather on the batch's device.
-
-    Parameters
-    ----------
-    nside : int
-        Resolution of the full-sky, NESTED maps.
-    random_state : int, RandomState instance or None, default=None
-        Seed of the sequence of rotations.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skdeepsphere.rotation import RandomBatchRotation
-    >>> rotate = RandomBatchRotation(4, random_state=0)
-    >>> rotate(torch.ones(2, 3, 192)).shape
-    torch.Size([2, 3, 192])
-    """
-
-    def __init__(self, nside, random_state=None):
-        self.nside = check_nside(nside)
-        self.random_state = check_random_state(random_state)
-
-    def __call__(self, maps):
-        """Rotate a tensor of shape (batch, channels, 12 * nside**2)."""
-        import torch
-
-        batch, channels, n_pixels = maps.shape
-        rotations = random_rotations(batch, self.random_state)
-        pixels, weights = rotation_resampling(self.nside, rotations, nest=True)
-        pixels = torch.from_numpy(pixels).to(maps.device).view(batch, 1, 4 * n_pixels)
-        weights = torch.from_numpy(weights).to(maps.device, maps.dtype)
-        gathered = maps.gather(2, pixels.expand(batch, channels, 4 * n_pixels))
-        return (gathered.view(batch, channels, 4, n_pixels) * weights[:, None]).sum(2)
-
-
-def random_smooth_maps(n_maps, nside, *, lmax=None, nest=False, random_state=None):
-    """Band-limited Gaussian random maps with a flat spectrum up to ``lmax``.
-
-    Test signals for rotations: smooth on the scale of a pixel, so that the
-    bilinear interpolation of :func:`rotate_maps` is accurate. The
-    harmonic coefficients :math:`a_{\\ell m}`, :math:`1 \\le \\ell \\le
-    \\ell_{max}`, are standard complex normals drawn from the given seed
-    (healpy's ``synfast`` uses numpy's global state), the monopole is 0 and
-    each map is scaled to unit standard deviation.
-
-    Parameters
-    ----------
-    n_maps : int
-    nside : int
-    lmax : int, default=None
-        Band limit; ``None`` uses ``nside``.
-    nest : bool, default=False
-        Ordering of the returned maps: NESTED if True, else RING.
-    random_state : int, RandomState instance or None, default=None
-
-    Returns
-    -------
-    maps : ndarray of float64, shape (n_maps, 12 * nside**2)
-
-    Examples
-    --------
-    >>> from skdeepsphere.rotation import random_smooth_maps
-    >>> maps = random_smooth_maps(2, 8, random_state=0)
-    >>> maps.shape, round(float(maps[0].std()), 6)
-    ((2, 768), 1.0)
-    """
-    nside = check_nside(nside)
-    lmax = nside if lmax is None else int(lmax)
-    if not 1 <= lmax <= 3 * nside - 1:
-        raise ValueError(f"lmax must be in [1, {3 * nside - 1}] for nside={nside}, got {lmax}")
-    # Imported here: skdeepsphere.datasets imports this module.
-    from .datasets._convergence import _gaussian_map
-
-    random_state = check_random_state(random_state)
-    spectrum = np.ones(lmax + 1)
-    spectrum[0] = 0.0
-    maps = []
-    for _ in range(int(n_maps)):
-        map_ = _gaussian_map(spectrum, nside, random_state)
-        maps.append(map_ / map_.std())
-    maps = np.array(maps).reshape(int(n_maps), -1)
-    if nest:
-        maps = maps[:, hp.nest2ring(nside, np.arange(hp.nside2npix(nside)))]
-    return maps
-
-
 def _relative_error(difference, reference):
     """Per-map ||difference|| / ||reference|| over channels and pixels."""
     n_maps = len(reference)
@@ -320,7 +226,8 @@ def rotation_roundtrip_error(maps, *, n_rotations=10, nest=False, random_state=N
 
     Examples
     --------
-    >>> from skdeepsphere.rotation import random_smooth_maps, rotation_roundtrip_error
+    >>> from skdeepsphere.rotation import rotation_roundtrip_error
+    >>> from skdeepsphere.synthesis import random_smooth_maps
     >>> maps = random_smooth_maps(2, 16, lmax=8, random_state=0)
     >>> rotation_roundtrip_error(maps, n_rotations=2, random_state=0) < 0.1
     True
@@ -380,7 +287,7 @@ def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nes
 
     Rotations are computed by bilinear interpolation (:func:`rotate_maps`),
     so the error includes an interpolation error: use smooth, band-limited
-    maps (:func:`random_smooth_maps`) and compare with
+    maps (:func:`~skdeepsphere.synthesis.random_smooth_maps`) and compare with
     :func:`rotation_roundtrip_error`, the error of a perfectly equivariant
     identity measured the same way (two interpolations).
 
@@ -410,7 +317,8 @@ def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nes
     Examples
     --------
     >>> import numpy as np
-    >>> from skdeepsphere.rotation import random_smooth_maps, rotation_equivariance_error
+    >>> from skdeepsphere.rotation import rotation_equivariance_error
+    >>> from skdeepsphere.synthesis import random_smooth_maps
     >>> maps = random_smooth_maps(2, 8, nest=True, random_state=0)
     >>> shuffle = np.random.default_rng(0).permutation(768)
     >>> error = rotation_equivariance_error(lambda x: x[..., shuffle], maps,

@@ -5,8 +5,11 @@ A :class:`numpy.memmap` (or an HDF5/zarr dataset, anything with ``shape``,
 estimators and transformers read it in blocks of :data:`CHUNK_BYTES`,
 validate each block with :func:`skdeepsphere.healpix.check_maps` and keep
 only what they compute from it (statistics, features, predictions).
+:class:`MapDataset` hands such maps to skorch's data loader a row at a time.
 
-This module does not import torch.
+This module imports torch only when :class:`MapDataset` is first used, so
+that the feature transformers, which read lazy maps through it, do not pay
+for torch.
 """
 
 import mmap
@@ -15,7 +18,8 @@ import numpy as np
 
 from .healpix import check_maps
 
-__all__ = ["is_lazy", "lazy_shape", "iter_chunks", "release_rows", "channel_statistics"]
+__all__ = ["is_lazy", "lazy_shape", "iter_chunks", "release_rows", "channel_statistics",
+           "MapDataset"]
 
 #: Bytes of float32 maps held at once when a lazy array is read in blocks.
 CHUNK_BYTES = 32 * 2**20
@@ -224,3 +228,71 @@ def channel_statistics(chunks):
         m2 = m2 + chunk_m2 + delta**2 * (count * n / total)
         count = total
     return np.asarray(mean), np.sqrt(np.asarray(m2) / count)
+
+
+def _define_map_dataset():
+    import torch
+
+    class MapDataset(torch.utils.data.Dataset):
+        """Standardised nested maps read one row at a time from an array.
+
+        Parameters
+        ----------
+        maps : array-like of shape (n_samples, n_pixels) or (n_samples, n_channels, n_pixels)
+            Maps in the input ordering, e.g. a :class:`numpy.memmap`.
+        pixel_order : ndarray of int
+            Permutation of the columns to sorted nested order.
+        mean, scale : ndarray of shape (n_channels,), float32
+            ``(map - mean) / scale`` per channel.
+        targets : ndarray, default=None
+            One target per map; ``None`` at prediction time.
+        validate : bool, default=False
+            Check each row as :func:`~skdeepsphere.healpix.check_maps` does
+            (a ValueError on NaN, infinite or ``healpy.UNSEEN`` values), for
+            data not validated before.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skdeepsphere.streaming import MapDataset
+        >>> data = MapDataset(np.ones((3, 2, 4)), np.arange(4), np.ones(2), np.full(2, 2.0))
+        >>> len(data), data[0][0].shape
+        (3, torch.Size([2, 4]))
+        """
+
+        def __init__(self, maps, pixel_order, mean, scale, targets=None, *, validate=False):
+            self.maps = maps
+            self.pixel_order = pixel_order
+            self.mean = np.asarray(mean, dtype=np.float32)[:, None]
+            self.scale = np.asarray(scale, dtype=np.float32)[:, None]
+            self.targets = targets
+            self.validate = validate
+
+        def __len__(self):
+            return int(self.maps.shape[0])
+
+        def __getitem__(self, index):
+            row = np.asarray(self.maps[index], dtype=np.float32).reshape(len(self.mean), -1)
+            if self.validate:
+                try:
+                    check_maps(row[None], dtype=np.float32)
+                except ValueError as error:
+                    raise ValueError(f"map {index}: {error}") from None
+            row = (row[:, self.pixel_order] - self.mean) / self.scale
+            release_rows(self.maps, index, index + 1)
+            target = 0 if self.targets is None else self.targets[index]
+            return torch.from_numpy(row), target
+
+    # Found by pickle (DataLoader workers) and sphinx as a module-level class.
+    MapDataset.__module__, MapDataset.__qualname__ = __name__, "MapDataset"
+    return MapDataset
+
+
+def __getattr__(name):
+    # MapDataset subclasses torch's Dataset (skorch accepts only those as
+    # data): it is defined on first use, so that importing this module does
+    # not import torch.
+    if name == "MapDataset":
+        globals()["MapDataset"] = _define_map_dataset()
+        return globals()["MapDataset"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

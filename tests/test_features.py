@@ -4,14 +4,35 @@ import healpy as hp
 import numpy as np
 import pytest
 from joblib import parallel_config
+from scipy.special import erfc
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import (check_get_feature_names_out_error,
+                                            check_global_output_transform_pandas,
+                                            check_set_output_transform,
+                                            check_set_output_transform_pandas,
+                                            check_transformer_get_feature_names_out,
+                                            check_transformer_get_feature_names_out_pandas,
+                                            parametrize_with_checks)
 
-from skdeepsphere import HistogramFeatures, PowerSpectrumFeatures
+from skdeepsphere import (
+    HistogramFeatures,
+    MinkowskiFunctionalFeatures,
+    MultiScaleHistogramFeatures,
+    PeakCountFeatures,
+    PowerSpectrumFeatures,
+    streaming,
+)
+from skdeepsphere import features
 from skdeepsphere.healpix import patch_pixels
+from tabular import (
+    TabularMinkowskiFunctionalFeatures,
+    TabularMultiScaleHistogramFeatures,
+    TabularPeakCountFeatures,
+    TabularPowerSpectrumFeatures,
+)
 
 
 def gaussian_maps(cl, nside, n_maps, seed):
@@ -68,6 +89,21 @@ def test_histogram_matches_numpy_with_range(bins, density):
         np.histogram(m, bins, range=(-1.5, 2.0), density=density)[0] for m in maps
     ]
     np.testing.assert_allclose(features, expected)
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_histogram_values_on_edges_match_numpy(clip):
+    """Values on the edges: half-open bins, the last closed on the right
+    (numpy.histogram), with learned and explicit edges."""
+    maps = np.random.default_rng(0).integers(0, 5, size=(3, hp.nside2npix(2))).astype(float)
+    edges = [0.0, 1.0, 2.0, 3.0, 4.0]
+    for histogram in [HistogramFeatures(edges, density=False, clip=clip),
+                      HistogramFeatures(4, quantile_range=(0, 100), density=False, clip=clip)]:
+        features = histogram.fit_transform(maps)
+        np.testing.assert_allclose(histogram.bin_edges_[0], edges)
+        expected = [np.histogram(m, edges)[0] for m in maps]
+        np.testing.assert_array_equal(features, expected)
+        assert features.sum(axis=1).tolist() == [maps.shape[1]] * 3
 
 
 @pytest.mark.parametrize("quantile_range", [(0, 100), (5, 95)])
@@ -256,16 +292,11 @@ def test_power_spectrum_binning(log, n_bins, ell_factor):
     np.testing.assert_allclose(features, expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("lmax, n_bins", [(47, 8), (767, 20), (99, 100)])
-def test_multipole_bins_log_and_linear(lmax, n_bins):
-    log = (
-        PowerSpectrumFeatures(lmax=lmax, n_bins=n_bins)
-        .fit(white_maps(16, 1))
-        .bin_edges_
-    )
-    linear = PowerSpectrumFeatures(lmax=lmax, n_bins=n_bins, log=False).fit(
-        white_maps(16, 1)
-    )
+@pytest.mark.parametrize("lmax, n_bins, nside", [(47, 8, 16), (767, 20, 256), (99, 100, 64)])
+def test_multipole_bins_log_and_linear(lmax, n_bins, nside):
+    maps = np.zeros((1, 12 * nside**2))  # fit reads only the shape
+    log = PowerSpectrumFeatures(lmax=lmax, n_bins=n_bins).fit(maps).bin_edges_
+    linear = PowerSpectrumFeatures(lmax=lmax, n_bins=n_bins, log=False).fit(maps)
     linear = linear.bin_edges_
     for edges in (log, linear):
         assert edges[0] == 0 and edges[-1] == lmax + 1 and len(edges) == n_bins + 1
@@ -275,9 +306,10 @@ def test_multipole_bins_log_and_linear(lmax, n_bins):
         assert np.diff(log)[0] < np.diff(log)[-1]
 
 
-def test_power_spectrum_parallel_matches_serial():
+def test_power_spectrum_parallel_matches_serial(monkeypatch):
     maps = white_maps(8, n_maps=4)
     serial = PowerSpectrumFeatures(n_bins=5).fit_transform(maps)
+    monkeypatch.setattr(features, "MIN_PARALLEL_SECONDS", 0.0)  # tiny maps, workers
     # Threads: worker processes would import torch, which is slow to start.
     with parallel_config(backend="threading"):
         parallel = PowerSpectrumFeatures(n_bins=5, n_jobs=2).fit_transform(maps)
@@ -372,43 +404,363 @@ def test_svc_separates_spectra_under_grid_search():
     assert search.score(maps[~train], labels[~train]) > 0.9
 
 
-def expected_failed_checks(transformer):
-    if isinstance(transformer, HistogramFeatures):
-        return {}
-    healpix = "inputs must be HEALPix maps (n_pixels = 12 nside**2)"
-    checks = [
-        "check_fit2d_predict1d",
-        "check_fit_score_takes_y",
-        "check_estimators_overwrite_params",
-        "check_dont_overwrite_parameters",
-        "check_estimators_fit_returns_self",
-        "check_readonly_memmap_input",
-        "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit",
-        "check_estimators_dtypes",
-        "check_dtype_object",
-        "check_pipeline_consistency",
-        "check_estimators_nan_inf",
-        "check_estimators_pickle",
-        "check_f_contiguous_array_estimator",
-        "check_transformer_data_not_an_array",
-        "check_transformer_general",
-        "check_transformer_preserve_dtypes",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_fit2d_1sample",
-        "check_fit2d_1feature",
-        "check_dict_unchanged",
-        "check_fit_idempotent",
-        "check_fit_check_is_fitted",
-        "check_n_features_in",
+# Multi-scale statistics: smoothed histograms, peaks, Minkowski functionals ----
+
+
+ARCMIN = np.pi / (180 * 60)
+
+
+def smoothed(m, fwhm):
+    """The reference smoothing: healpy.smoothing, or the map itself for 0."""
+    return hp.smoothing(m, fwhm=fwhm * ARCMIN, iter=0) if fwhm > 0 else m
+
+
+def full_sky_filled(values, pixels, nside):
+    """Reference masking rule: unobserved and UNSEEN pixels get the observed mean."""
+    full = np.full(hp.nside2npix(nside), hp.UNSEEN)
+    full[pixels] = values
+    observed = full != hp.UNSEEN
+    return np.where(observed, full, full[observed].mean()), observed
+
+
+def reference_kept(observed, fwhm, tolerance):
+    if fwhm == 0:
+        return observed
+    masked_weight = hp.smoothing((~observed).astype(float), fwhm=fwhm * ARCMIN, iter=0)
+    return observed & (masked_weight <= tolerance)
+
+
+# Multi-scale histograms -----------------------------------------------------
+
+
+@pytest.mark.parametrize("nside", [4, 16])
+@pytest.mark.parametrize("density", [False, True])
+def test_histogram_equals_healpy_smoothing_then_numpy(nside, density):
+    maps = white_maps(nside, n_maps=3)
+    fwhm = (0, 3 * hp.nside2resol(nside, arcmin=True), 600)
+    edges = [-3.0, -0.4, -0.1, 0.0, 0.2, 1.0, 3.0]
+    features = MultiScaleHistogramFeatures(
+        fwhm, bins=edges, standardize=None, density=density, clip=False
+    ).fit_transform(maps)
+    expected = [
+        np.concatenate(
+            [np.histogram(smoothed(m, f), edges, density=density)[0] for f in fwhm]
+        )
+        for m in maps
     ]
-    return dict.fromkeys(checks, healpix)
+    np.testing.assert_allclose(features, expected, rtol=1e-12)
 
 
-@parametrize_with_checks(
-    [HistogramFeatures(), PowerSpectrumFeatures()],
-    expected_failed_checks=expected_failed_checks,
+def test_histogram_standardization_and_learned_range():
+    nside, fwhm = 8, (0, 800)
+    train, test = white_maps(nside, 4, seed=0), 2 * white_maps(nside, 2, seed=1)
+    values = [np.array([smoothed(m, f) for m in train]) for f in fwhm]
+    # "train": units of the training mean and standard deviation per scale.
+    histogram = MultiScaleHistogramFeatures(fwhm, bins=6, range=(-2, 2), density=False)
+    features = histogram.fit(train).transform(test)
+    np.testing.assert_allclose(histogram.loc_[0], [v.mean() for v in values])
+    np.testing.assert_allclose(histogram.scale_[0], [v.std() for v in values])
+    expected = [
+        np.concatenate(
+            [
+                np.histogram(
+                    np.clip((smoothed(m, f) - v.mean()) / v.std(), -2, 2), 6, (-2, 2)
+                )[0]
+                for f, v in zip(fwhm, values)
+            ]
+        )
+        for m in test
+    ]
+    np.testing.assert_array_equal(features, expected)
+    # "map": each smoothed map in units of its own standard deviation, so a
+    # map and twice the map have the same features.
+    per_map = MultiScaleHistogramFeatures(fwhm, bins=6, standardize="map").fit(train)
+    np.testing.assert_allclose(per_map.transform(2 * test), per_map.transform(test))
+    assert not hasattr(per_map, "loc_")
+    # None without range: training mean +- 4 training standard deviations.
+    raw = MultiScaleHistogramFeatures(fwhm, bins=4, standardize=None).fit(train)
+    np.testing.assert_allclose(
+        raw.bin_edges_[0, :, [0, -1]].T,
+        [[v.mean() - 4 * v.std(), v.mean() + 4 * v.std()] for v in values],
+    )
+
+
+def test_histogram_partial_sky_and_mask_rule():
+    nside, fwhm, tolerance = 16, (0, 300, 600), 0.01
+    maps = white_maps(nside, n_maps=2)
+    pixels = np.flatnonzero(hp.pix2ang(nside, np.arange(hp.nside2npix(nside)))[0] < 2.0)
+    values = maps[:, pixels]
+    values[0, ::7] = hp.UNSEEN  # masked pixels in one map only
+    edges = np.linspace(-4, 4, 9)
+    histogram = MultiScaleHistogramFeatures(
+        fwhm, nside=nside, pixels=pixels, bins=edges, standardize=None,
+        density=False, clip=False, ignore_masked=True, mask_tolerance=tolerance,
+    )
+    features = histogram.fit_transform(values)
+    for row, v in zip(features, values):
+        full, observed = full_sky_filled(v, pixels, nside)
+        expected = []
+        for f in fwhm:
+            kept = reference_kept(observed, f, tolerance)
+            expected.append(np.histogram(smoothed(full, f)[kept], edges)[0])
+        np.testing.assert_array_equal(row, np.concatenate(expected))
+
+
+@pytest.mark.parametrize("fwhm", [300, 600])
+def test_mask_tolerance_drops_about_one_fwhm_at_a_border(fwhm):
+    # A cap border: kept pixels lie about one FWHM or more inside it.
+    nside = 32
+    theta = hp.pix2ang(nside, np.arange(hp.nside2npix(nside)))[0]
+    pixels = np.flatnonzero(theta < np.pi / 2)
+    histogram = MultiScaleHistogramFeatures(
+        (fwhm,), nside=nside, pixels=pixels, bins=4, standardize=None
+    ).fit(white_maps(nside, 1)[:, pixels])
+    kept = histogram._kept[0]
+    # The border lies half-way between the last observed ring and the next;
+    # distances are known to one ring spacing.
+    rings = np.unique(theta)
+    border = (theta[pixels].max() + rings[rings > theta[pixels].max()][0]) / 2
+    spacing = np.diff(rings).max() / ARCMIN
+    distance = (border - theta[kept]) / ARCMIN
+    assert abs(distance.min() - fwhm) < spacing
+    assert kept.sum() > 0.5 * pixels.size
+
+
+# Peak counts ---------------------------------------------------------------
+
+
+def brute_force_peaks(m, observed, kept):
+    """Heights of the kept pixels above each of their (observed) neighbours."""
+    nside = hp.npix2nside(m.size)
+    heights = []
+    for p in range(m.size):
+        neighbours = [q for q in hp.get_all_neighbours(nside, p) if q >= 0]
+        if not kept[p] or not all(observed[q] for q in neighbours):
+            continue
+        if all(m[p] > m[q] for q in neighbours):
+            heights.append(m[p])
+    return np.array(heights)
+
+
+@pytest.mark.parametrize("nest", [False, True])
+def test_peaks_match_brute_force_loop(nest):
+    nside, fwhm, edges = 8, (0, 900), np.linspace(-2, 3, 6)
+    maps = white_maps(nside, n_maps=2)
+    pixels = np.flatnonzero(hp.pix2ang(nside, np.arange(hp.nside2npix(nside)))[1] < 4.5)
+    peaks = PeakCountFeatures(
+        fwhm, nside=nside, pixels=hp.ring2nest(nside, pixels) if nest else pixels,
+        nest=nest, bins=edges, standardize=None,
+    )
+    features = peaks.fit_transform(maps[:, pixels])
+    for row, m in zip(features, maps):
+        full, observed = full_sky_filled(m[pixels], pixels, nside)
+        expected = []
+        for f in fwhm:
+            heights = brute_force_peaks(
+                smoothed(full, f), observed, reference_kept(observed, f, 0.01)
+            )
+            assert heights.size > 0
+            expected.append(np.histogram(np.clip(heights, -2, 3), edges)[0])
+        np.testing.assert_array_equal(row, np.concatenate(expected))
+
+
+def test_peaks_full_sky_count_and_standardization():
+    # On a full sky every pixel is checked against all its neighbours.
+    nside = 8
+    maps = white_maps(nside, n_maps=3)
+    peaks = PeakCountFeatures((0,), bins=[-10, 10], standardize=None)
+    observed = np.ones(hp.nside2npix(nside), dtype=bool)
+    np.testing.assert_array_equal(
+        peaks.fit_transform(maps)[:, 0],
+        [brute_force_peaks(m, observed, observed).size for m in maps],
+    )
+    # Heights in units of the training standard deviation (S/N).
+    snr = PeakCountFeatures((0,), bins=[1, 2, 3], clip=False).fit(maps)
+    heights = [(brute_force_peaks(m, observed, observed) - maps.mean()) / maps.std() for m in maps]
+    np.testing.assert_array_equal(
+        snr.transform(maps), [np.histogram(h, [1, 2, 3])[0] for h in heights]
+    )
+
+
+# Minkowski functionals -----------------------------------------------------
+
+
+def gaussian_expectation(cl, nu):
+    """Tomita's V0, V1, V2 of a Gaussian field at thresholds nu (in sigma0)."""
+    ell = np.arange(len(cl))
+    sigma0_2 = np.sum((2 * ell + 1) / (4 * np.pi) * cl)
+    sigma1_2 = np.sum((2 * ell + 1) / (4 * np.pi) * ell * (ell + 1) * cl)
+    tau = sigma1_2 / (2 * sigma0_2)
+    gauss = np.exp(-(nu**2) / 2)
+    return np.stack(
+        [erfc(nu / np.sqrt(2)) / 2, np.sqrt(tau) * gauss / 8, tau * nu * gauss / (2 * np.pi) ** 1.5]
+    )
+
+
+def test_minkowski_functionals_match_gaussian_expectation():
+    # 40 Gaussian maps at nside 32, smoothed by a beam of 3 pixels: the mean
+    # functionals agree with the expectation within 4 standard errors, at
+    # every threshold.
+    nside, n_maps = 32, 40
+    lmax = 3 * nside - 1
+    fwhm = 3 * hp.nside2resol(nside, arcmin=True)
+    ell = np.arange(lmax + 1)
+    cl = 1.0 / (ell + 10.0) ** 2
+    maps = gaussian_maps(cl, nside, n_maps, seed=0)
+    beam = hp.gauss_beam(fwhm * ARCMIN, lmax=lmax)
+    sigma0 = np.sqrt(np.sum((2 * ell + 1) / (4 * np.pi) * cl * beam**2))
+    nu_edges = np.linspace(-3, 3, 13)
+    minkowski = MinkowskiFunctionalFeatures(
+        (fwhm,), bins=sigma0 * nu_edges, standardize=None
+    )
+    features = minkowski.fit_transform(maps).reshape(n_maps, 3, 12)
+    mean = features.mean(axis=0)
+    error = features.std(axis=0, ddof=1) / np.sqrt(n_maps)
+    # The estimator's expectation: V0 at the bin centres, V1 and V2 averaged
+    # over each bin (the delta function is the bin's indicator).
+    fine = np.linspace(-3, 3, 6001)
+    theory = gaussian_expectation(cl * beam**2, fine)
+    expected = np.array(
+        [
+            [theory[k][(fine >= a) & (fine <= b)].mean() for a, b in zip(nu_edges[:-1], nu_edges[1:])]
+            for k in range(3)
+        ]
+    )
+    expected[0] = gaussian_expectation(cl * beam**2, (nu_edges[:-1] + nu_edges[1:]) / 2)[0]
+    z = (mean - expected) / error
+    assert np.all(np.abs(z) < 4), z
+    # Not a vacuous test: V1 and V2 are far from zero at most thresholds.
+    assert np.all(np.abs(expected[1:, 2:-2]) > 10 * error[1:, 2:-2])
+
+
+@pytest.mark.parametrize("standardize", [None, "train"])
+def test_minkowski_v0_is_a_pixel_count(standardize):
+    nside, fwhm = 16, (0, 400)
+    maps = white_maps(nside, n_maps=2)
+    edges = np.linspace(-2, 2, 5)
+    minkowski = MinkowskiFunctionalFeatures(fwhm, bins=edges, standardize=standardize)
+    features = minkowski.fit_transform(maps).reshape(2, 2, 3, 4)
+    lmax = 3 * nside - 1
+    for row, m in zip(features, maps):
+        for s, f in enumerate(fwhm):
+            # The band-limited field: healpy.smoothing with a beam of ones for 0.
+            alm = hp.map2alm(m, lmax=lmax, iter=0)
+            field = hp.alm2map(hp.almxfl(alm, hp.gauss_beam(f * ARCMIN, lmax)), nside, lmax=lmax)
+            if standardize == "train":
+                field = (field - minkowski.loc_[0, s]) / minkowski.scale_[0, s]
+            centres = (edges[:-1] + edges[1:]) / 2
+            above = [sum(1 for x in field if x > c) / field.size for c in centres]
+            np.testing.assert_allclose(row[s, 0], above)
+
+
+# Geometry, channels, streaming and scikit-learn ------------------------------
+
+TRANSFORMERS = [
+    MultiScaleHistogramFeatures((0, 500), bins=5),
+    PeakCountFeatures((0, 500), bins=5),
+    MinkowskiFunctionalFeatures((0, 500), bins=5),
+]
+
+
+@pytest.mark.parametrize("transformer", TRANSFORMERS)
+def test_ring_nest_partial_sky_and_channels_agree(transformer):
+    nside = 8
+    maps = white_maps(nside, n_maps=3, n_channels=2)
+    ring = transformer.fit_transform(maps)
+    n_per_channel = ring.shape[1] // 2
+    single = transformer.fit_transform(maps[:, 1])
+    np.testing.assert_allclose(ring[:, n_per_channel:], single)
+    to_nest = hp.nest2ring(nside, np.arange(hp.nside2npix(nside)))
+    nest = transformer.set_params(nest=True).fit_transform(maps[..., to_nest])
+    np.testing.assert_allclose(nest, ring, rtol=1e-10, atol=1e-12)
+    # Partial sky given by pixels (any column order) = the same mask as UNSEEN.
+    pixels = np.random.default_rng(0).permutation(patch_pixels(nside, 1, nest=False)[:6].ravel())
+    partial = transformer.set_params(nest=False, nside=nside, pixels=pixels).fit_transform(
+        maps[..., pixels]
+    )
+    unseen = np.full_like(maps, hp.UNSEEN)
+    unseen[..., pixels] = maps[..., pixels]
+    masked = transformer.set_params(pixels=None, ignore_masked=True).fit_transform(unseen)
+    np.testing.assert_allclose(partial, masked, rtol=1e-10, atol=1e-12)
+    names = transformer.get_feature_names_out()
+    assert names.size == ring.shape[1] and names[0].startswith("ch0_")
+
+
+@pytest.mark.parametrize("transformer", TRANSFORMERS)
+def test_memmap_parallel_pandas_and_pickle(transformer, tmp_path, monkeypatch):
+    nside = 8
+    maps = white_maps(nside, n_maps=5)
+    expected = transformer.fit(maps).transform(maps)
+    stored = np.lib.format.open_memmap(tmp_path / "maps.npy", mode="w+", shape=maps.shape)
+    stored[:] = maps
+    stored.flush()
+    lazy = np.load(tmp_path / "maps.npy", mmap_mode="r")
+    chunk_bytes = streaming.CHUNK_BYTES
+    streaming.CHUNK_BYTES = 2 * 4 * maps.shape[1]  # blocks of 2 maps
+    try:
+        fitted = pickle.loads(pickle.dumps(transformer)).fit(lazy)
+        np.testing.assert_allclose(fitted.transform(lazy), expected, rtol=1e-12)
+    finally:
+        streaming.CHUNK_BYTES = chunk_bytes
+    # Threads: worker processes would import the package, slow to start.
+    monkeypatch.setattr(features, "MIN_PARALLEL_SECONDS", 0.0)
+    with parallel_config(backend="threading"):
+        parallel = transformer.set_params(n_jobs=2).fit(maps).transform(maps)
+    np.testing.assert_allclose(parallel, expected)
+    transformer.set_params(n_jobs=None).set_output(transform="pandas")
+    frame = transformer.fit(maps).transform(maps)
+    assert list(frame.columns) == list(transformer.get_feature_names_out())
+    np.testing.assert_allclose(frame.to_numpy(), expected)
+    transformer.set_output(transform="default")
+
+
+@pytest.mark.parametrize("cls", [MultiScaleHistogramFeatures, PeakCountFeatures, MinkowskiFunctionalFeatures])
+@pytest.mark.parametrize(
+    "params, X, match",
+    [
+        ({"fwhm": (-1,)}, np.zeros((2, 192)), "non-negative"),
+        ({"fwhm": ()}, np.zeros((2, 192)), "non-empty"),
+        ({"range": (2.0, 1.0)}, np.zeros((2, 192)), "lower < upper"),
+        ({"bins": [0.0, 2.0, 1.0]}, np.zeros((2, 192)), "increasing"),
+        ({}, np.zeros((2, 100)), "not a full HEALPix sky"),
+        ({"nside": 4, "pixels": np.arange(10)}, np.zeros((2, 12)), "`pixels` lists 10"),
+        ({}, np.full((2, 192), hp.UNSEEN), "ignore_masked=True"),
+        ({"ignore_masked": True}, np.full((2, 192), np.nan), "no observed pixel"),
+    ],
 )
+def test_invalid_input(cls, params, X, match):
+    with pytest.raises(ValueError, match=match):
+        cls(**params).fit(X)
+
+
+# scikit-learn's estimator checks ---------------------------------------------
+# The transformers read the checks' tabular data as a partial sky through the
+# adapters of tests/tabular.py: every check runs.
+@parametrize_with_checks([
+    HistogramFeatures(),
+    TabularPowerSpectrumFeatures(),
+    TabularMultiScaleHistogramFeatures(),
+    TabularPeakCountFeatures(),
+    TabularMinkowskiFunctionalFeatures(),
+])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# sklearn runs its feature-name and set_output checks only on its own
+# estimators: call them directly.
+@pytest.mark.parametrize("check", [
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    check_get_feature_names_out_error,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_global_output_transform_pandas,
+], ids=lambda check: check.__name__)
+@pytest.mark.parametrize("transformer", [
+    HistogramFeatures(), TabularPowerSpectrumFeatures(), TabularMultiScaleHistogramFeatures(),
+    TabularPeakCountFeatures(), TabularMinkowskiFunctionalFeatures(),
+], ids=["HistogramFeatures", "PowerSpectrumFeatures", "MultiScaleHistogramFeatures",
+        "PeakCountFeatures", "MinkowskiFunctionalFeatures"])
+def test_sklearn_feature_names_and_set_output(transformer, check):
+    check(type(transformer).__name__, transformer)

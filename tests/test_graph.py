@@ -5,6 +5,7 @@ import pytest
 from scipy import sparse
 from scipy.special import sph_harm_y
 
+from skdeepsphere import _cache
 from skdeepsphere import graph as graph_module
 from skdeepsphere._kernel_widths import KERNEL_WIDTHS
 from skdeepsphere.graph import (
@@ -214,7 +215,7 @@ def test_large_laplacians_are_cached_on_disk(tmp_path, monkeypatch):
         return build(*args, **kwargs)
 
     monkeypatch.setattr(graph_module, "healpix_laplacian", counting)
-    monkeypatch.setattr(graph_module, "_CACHE_MIN_PIXELS", 48)  # nside >= 2
+    monkeypatch.setattr(_cache, "MIN_PIXELS", 48)  # nside >= 2
     monkeypatch.setenv("SKDEEPSPHERE_CACHE", str(tmp_path))
     first, _, _ = laplacian_hierarchy(4, None, 2, graph="knn")
     assert calls == [4, 2, 1]
@@ -234,7 +235,7 @@ def test_unusable_cache_warns_and_builds(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("SKDEEPSPHERE_CACHE", str(blocker / "cache"))
-    monkeypatch.setattr(graph_module, "_CACHE_MIN_PIXELS", 48)
+    monkeypatch.setattr(_cache, "MIN_PIXELS", 48)
     with pytest.warns(RuntimeWarning, match="cannot use the graph cache"):
         laplacians, _, _ = laplacian_hierarchy(2, None, 0, graph="knn")
     assert abs(laplacians[0] - healpix_laplacian(
@@ -268,6 +269,23 @@ def test_equivariance_error_matches_reference(graph):
     ells = [1, 3, 7]
     expected = [reference_equivariance_error(L, 8, ell) for ell in ells]
     np.testing.assert_allclose(equivariance_error(L, ells), expected, rtol=1e-8)
+
+
+def test_equivariance_error_is_leakage_and_spread_as_documented():
+    """The docstring's decomposition: E^2 = (||(I - QQ^T) L Q||^2
+    + ||Q^T L Q - mean eigenvalue I||^2) / ||L Q||^2, larger than the
+    leakage alone."""
+    L = normalized_laplacian(healpix_weights(4)).toarray()
+    for ell in (2, 5):
+        Q = graph_module._harmonic_basis(4, ell, np.arange(192))
+        inside = Q.T @ L @ Q
+        leakage = np.linalg.norm(L @ Q - Q @ inside) ** 2
+        mean_eigenvalue = np.trace(inside) / (2 * ell + 1)
+        spread = np.linalg.norm(inside - mean_eigenvalue * np.eye(2 * ell + 1)) ** 2
+        total = np.linalg.norm(L @ Q) ** 2
+        error = equivariance_error(L, [ell])[0]
+        np.testing.assert_allclose(error**2, (leakage + spread) / total, rtol=1e-8)
+        assert error > np.sqrt(leakage / total) * 1.001
 
 
 def test_equivariance_error_of_an_equivariant_operator_is_zero():

@@ -143,6 +143,31 @@ def test_patch_grid_neighbours_are_sphere_neighbours():
             assert neighbours == set(image[i - 1:i + 2, j - 1:j + 2].ravel()) - {image[i, j]}
 
 
+@pytest.mark.parametrize("side", [8, 16])
+def test_patch_cnn2d_image_places_sphere_neighbours_side_by_side(side):
+    """The image the 2D CNN convolves: pixels next to each other (rows and
+    columns) share an edge on the sphere, diagonal ones a corner."""
+    nside, n = 32, side * side
+    pixels = np.arange(3 * n, 4 * n)  # one aligned nested square
+    model = PatchCNN2d(pixels, 1, 2, channels=(2,))
+    seen = []
+    model.blocks.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    model.eval()(torch.as_tensor(pixels, dtype=torch.float64).float().view(1, 1, n))
+    image = seen[0][0, 0].numpy().astype(np.int64)
+    assert image.shape == (side, side) and sorted(image.ravel()) == pixels.tolist()
+    for i in range(side):
+        for j in range(side):
+            # healpy's neighbour order: SW, W, NW, N, NE, E, SE, S
+            around = hp.get_all_neighbours(nside, image[i, j], nest=True)
+            edges, corners = set(around[[0, 2, 4, 6]]), set(around[[1, 3, 5, 7]])
+            for di, dj in [(0, 1), (1, 0)]:
+                if i + di < side and j + dj < side:
+                    assert image[i + di, j + dj] in edges
+            for dj in (-1, 1):
+                if i + 1 < side and 0 <= j + dj < side:
+                    assert image[i + 1, j + dj] in corners
+
+
 @pytest.mark.parametrize("pixels", [np.arange(1, 5), np.arange(8), np.arange(12)])
 def test_patch_grid_rejects_non_square_patches(pixels):
     with pytest.raises(ValueError, match="square patch"):

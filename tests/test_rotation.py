@@ -13,16 +13,15 @@ from sklearn.svm import SVC
 
 from skdeepsphere import rotation
 from skdeepsphere.graph import healpix_laplacian, laplacian_hierarchy
-from skdeepsphere.nn import ChebConv, HealpixPool
+from skdeepsphere.nn import ChebConv, HealpixPool, RandomBatchRotation
 from skdeepsphere.rotation import (
-    RandomBatchRotation,
     random_rotations,
-    random_smooth_maps,
     rotate_maps,
     rotation_equivariance_error,
     rotation_resampling,
     rotation_roundtrip_error,
 )
+from skdeepsphere.synthesis import random_smooth_maps
 
 
 def test_docstring_examples():

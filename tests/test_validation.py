@@ -72,8 +72,8 @@ CASES = [
                                                                .repeat(2, axis=1)),
      ValueError, r"X has 2 channels, but SphericalCNNClassifier was fitted on 1"),
     ("wrong pixels at predict", lambda: fitted(Reg()).predict(MAPS[:, :192]),
-     ValueError, r"X has 192 pixels per map, but SphericalCNNRegressor was fitted on maps "
-                 r"of 768 pixels"),
+     ValueError, r"X has 192 features, but SphericalCNNRegressor is expecting 768 features "
+                 r"as input \(pixels per map\)"),
     ("predict before fit", lambda: Clf().predict(MAPS),
      Exception, r"This SphericalCNNClassifier instance is not fitted yet"),
     # estimators: targets
@@ -136,13 +136,15 @@ CASES = [
     ("loader: no paths", lambda: load_healpix_maps([]),
      ValueError, r"paths must name at least one file"),
     ("loader: nest not a bool", lambda: load_healpix_maps("x.fits", nest="ring"),
-     TypeError, r"nest must be True or False, got 'ring'"),
+     TypeError, r"The 'nest' parameter of load_healpix_maps must be an instance of 'bool'.*"
+                r"Got 'ring' instead"),
     ("loader: field of a wrong type", lambda: load_healpix_maps("x.fits", field=[1.5]),
      TypeError, r"field must hold column numbers or names, got 1.5"),
     ("generator: nside not a power of two", lambda: make_convergence_maps(4, nside=12),
      ValueError, r"nside must be a power of 2 between 1 and 2\*\*29, got 12"),
     ("generator: no samples", lambda: make_convergence_regression(0, nside=8),
-     ValueError, r"n_samples must be at least 1, got 0"),
+     ValueError, r"The 'n_samples' parameter of make_convergence_regression must be an int in "
+                 r"the range \[1, inf\)\. Got 0 instead"),
     ("patches: pixel count not 12 nside^2", lambda: extract_patches(MAPS[:, :700], 1),
      ValueError, r"700 pixels is not a full HEALPix sky"),
     ("patches: order not a power of two", lambda: extract_patches(MAPS, 3),

@@ -34,14 +34,11 @@ from sklearn.svm import SVC
 
 from skdeepsphere import SphericalCNNClassifier
 from skdeepsphere.datasets import make_spherical_digits
-from skdeepsphere.plotting import mollview
 from skdeepsphere.graph import healpix_laplacian
 from skdeepsphere.nn import ChebConv
-from skdeepsphere.rotation import (
-    random_smooth_maps,
-    rotation_equivariance_error,
-    rotation_roundtrip_error,
-)
+from skdeepsphere.plotting import mollview
+from skdeepsphere.rotation import rotation_equivariance_error, rotation_roundtrip_error
+from skdeepsphere.synthesis import random_smooth_maps
 
 nside = 8
 digits = load_digits()

@@ -24,9 +24,11 @@ import healpy as hp
 import numpy as np
 from scipy.special import roots_legendre
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 from threadpoolctl import threadpool_limits
 
 from ..healpix import check_nside
+from ..synthesis import gaussian_map
 from ._patches import check_order, extract_patches
 
 __all__ = ["make_convergence_maps", "make_convergence_regression"]
@@ -121,26 +123,6 @@ def lognormal_gaussian_spectrum(cl_kappa, shift):
     return np.clip(cl, 0.0, None)
 
 
-def _gaussian_map(cl, nside, random_state):
-    """One Gaussian map of spectrum ``cl`` drawn with ``random_state``.
-
-    ``healpy.synfast`` draws from numpy's global state; drawing the a_lm
-    here and calling ``healpy.alm2map`` makes the maps reproducible.
-    Re and Im of a_lm (m > 0) have variance C_ell / 2, a_l0 is real with
-    variance C_ell. No pixel window is applied: the map is the band-limited
-    field evaluated at the pixel centres.
-    """
-    lmax = len(cl) - 1
-    ell, m = hp.Alm.getlm(lmax)
-    scale = np.sqrt(cl[ell] / 2)
-    real = random_state.standard_normal(ell.size)
-    imag = random_state.standard_normal(ell.size)
-    real[m == 0] *= np.sqrt(2)
-    imag[m == 0] = 0.0
-    alm = (real + 1j * imag) * scale
-    return hp.alm2map(alm, nside, lmax=lmax, pol=False)
-
-
 def _smooth(maps, nside, smoothing):
     """Gaussian kernel of ``smoothing`` pixels (standard deviation)."""
     if smoothing == 0:
@@ -167,21 +149,26 @@ def _healpy_threads(nside):
     return threadpool_limits(1 if nside <= _SERIAL_NSIDE else None, user_api="openmp")
 
 
+# Types and ranges of the arguments both generators share; the rules that
+# need several arguments (order <= nside, powers of 2) are checked inside.
+_COMMON_CONSTRAINTS = {
+    "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+    "nside": [Interval(numbers.Integral, 1, None, closed="left")],
+    "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
+    "order": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    "nest": ["boolean"],
+    "smoothing": [Interval(numbers.Real, 0, None, closed="left")],
+    "random_state": ["random_state"],
+}
+
+
 def _check_common(n_samples, nside, noise_level, smoothing, order, nest):
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
-        raise TypeError(f"n_samples must be an integer, got {n_samples!r}")
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
     nside = check_nside(nside)
     for name, value in (("noise_level", noise_level), ("smoothing", smoothing)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a real number, got {value!r}")
-        if not np.isfinite(value) or value < 0:
+        if not np.isfinite(value):
             raise ValueError(f"{name} must be finite and >= 0, got {value}")
     if order is not None:
         check_order(order, nside)
-    if not isinstance(nest, (bool, np.bool_)):
-        raise TypeError(f"nest must be True or False, got {nest!r}")
     return int(n_samples), nside
 
 
@@ -197,6 +184,10 @@ def _finish(maps, targets, nside, order, nest):
     return patches, targets, pixels
 
 
+@validate_params(
+    {**_COMMON_CONSTRAINTS, "shifts": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def make_convergence_maps(
     n_samples,
     nside,
@@ -357,7 +348,7 @@ def make_convergence_maps(
     with _healpy_threads(nside):
         for i, label in enumerate(y):
             cl = gaussian_cls[label]
-            gaussian = _gaussian_map(cl, nside, signal_state)
+            gaussian = gaussian_map(cl, nside, signal_state)
             kappa = shifts[label] * np.expm1(gaussian - _pixel_variance(cl) / 2)
             maps[i] = scale * _smooth(kappa, nside, smoothing)
             if noise_level > 0:
@@ -383,6 +374,14 @@ def _uniform_or_fixed(name, value, n_samples, random_state):
     return random_state.uniform(low, high, n_samples), True
 
 
+@validate_params(
+    {**_COMMON_CONSTRAINTS,
+     "n_channels": [Interval(numbers.Integral, 1, None, closed="left")],
+     "omega_m": ["array-like", Interval(numbers.Real, None, None, closed="neither")],
+     "sigma_8": ["array-like", Interval(numbers.Real, None, None, closed="neither")],
+     "shift": [Interval(numbers.Real, 0, None, closed="neither")]},
+    prefer_skip_nested_validation=True,
+)
 def make_convergence_regression(
     n_samples,
     nside,
@@ -495,13 +494,7 @@ def make_convergence_regression(
     n_samples, nside = _check_common(
         n_samples, nside, noise_level, smoothing, order, nest
     )
-    if isinstance(n_channels, bool) or not isinstance(n_channels, numbers.Integral):
-        raise TypeError(f"n_channels must be an integer, got {n_channels!r}")
-    if n_channels < 1:
-        raise ValueError(f"n_channels must be at least 1, got {n_channels}")
-    if isinstance(shift, bool) or not isinstance(shift, numbers.Real):
-        raise TypeError(f"shift must be a real number, got {shift!r}")
-    if not (np.isfinite(shift) and shift > 0):
+    if not np.isfinite(shift):
         raise ValueError(f"shift must be positive, got {shift}")
     random_state = check_random_state(random_state)
     signal_state, noise_state = (
@@ -534,7 +527,7 @@ def make_convergence_regression(
     with _healpy_threads(nside):
         for i in range(n_samples):
             shells = np.cumsum(
-                [_gaussian_map(cl, nside, signal_state) for _ in range(n_channels)],
+                [gaussian_map(cl, nside, signal_state) for _ in range(n_channels)],
                 axis=0,
             )
             for b in range(n_channels):

@@ -1,8 +1,11 @@
 """Spherical digits: 2-D images projected onto the HEALPix sphere."""
 
+from numbers import Integral, Real
+
 import healpy as hp
 import numpy as np
 from sklearn.datasets import load_digits
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ..healpix import check_nside
 from ..rotation import random_rotations
@@ -66,6 +69,17 @@ def _project(images, nside, rotations, extent, nest):
     return maps
 
 
+@validate_params(
+    {"images": ["array-like", None],
+     "labels": ["array-like", None],
+     "nside": [Interval(Integral, 1, None, closed="left")],
+     "rotate": ["boolean"],
+     "extent": [Interval(Real, 0, None, closed="neither")],
+     "nest": ["boolean"],
+     "return_rotations": ["boolean"],
+     "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True,
+)
 def make_spherical_digits(images=None, labels=None, *, nside=16, rotate=True,
                           extent=1.5, nest=False, return_rotations=False,
                           random_state=None):
@@ -147,8 +161,6 @@ def make_spherical_digits(images=None, labels=None, *, nside=16, rotate=True,
             raise ValueError(
                 f"labels must have shape ({len(images)},), got {labels.shape}"
             )
-    if not extent > 0:
-        raise ValueError(f"extent must be positive, got {extent}")
     rotations = random_rotations(len(images), random_state) if rotate else None
     maps = _project(images, nside, rotations, float(extent), nest).astype(np.float32)
     if not return_rotations:

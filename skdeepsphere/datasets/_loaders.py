@@ -5,6 +5,7 @@ import os
 
 import healpy as hp
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ..healpix import check_nside, npix_to_nside
 
@@ -72,6 +73,14 @@ def _regrade(maps, nside, nest):
     return regraded
 
 
+@validate_params(
+    {"paths": [str, bytes, os.PathLike, list, tuple],
+     "nside": [Interval(numbers.Integral, 1, None, closed="left"), None],
+     "nest": ["boolean"],
+     "field": "no_validation",  # numbers, names or lists of them: _check_field
+     "dtype": "no_validation"},
+    prefer_skip_nested_validation=True,
+)
 def load_healpix_maps(paths, *, nside=None, nest=False, field=0, dtype=np.float32):
     """Read full-sky HEALPix maps from FITS files into one array.
 
@@ -142,8 +151,6 @@ def load_healpix_maps(paths, *, nside=None, nest=False, field=0, dtype=np.float3
     >>> load_healpix_maps(path, nside=4).shape
     (1, 192)
     """
-    if not isinstance(nest, (bool, np.bool_)):
-        raise TypeError(f"nest must be True or False, got {nest!r}")
     if nside is not None:
         nside = check_nside(nside)
     field, channels = _check_field(field)

@@ -3,6 +3,7 @@
 import numbers
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ..healpix import check_maps, check_nside, npix_to_nside, patch_pixels
 
@@ -24,6 +25,12 @@ def check_order(order, nside):
     return order
 
 
+@validate_params(
+    {"maps": ["array-like"],
+     "order": [Interval(numbers.Integral, 1, None, closed="left")],
+     "nest": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def extract_patches(maps, order, *, nest=False):
     """Split full-sky maps into their ``12 * order**2`` nested patches.
 
@@ -86,8 +93,6 @@ def extract_patches(maps, order, *, nest=False):
     >>> np.array_equal(patches[48 + 5], maps[1, pixels[5]])
     True
     """
-    if not isinstance(nest, (bool, np.bool_)):
-        raise TypeError(f"nest must be True or False, got {nest!r}")
     array = np.asarray(maps)
     dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.float64
     ndim = array.ndim

@@ -3,6 +3,7 @@
 Nothing here imports scikit-learn.
 """
 
+from .augment import RandomBatchRotation
 from .conv import ChebConv, chebyshev_basis
 from .models import DeepSphere, PatchCNN2d, nested_patch_grid
 from .pool import HealpixPool
@@ -13,6 +14,7 @@ __all__ = [
     "DeepSphere",
     "HealpixPool",
     "PatchCNN2d",
+    "RandomBatchRotation",
     "SparseLaplacian",
     "chebyshev_basis",
     "nested_patch_grid",
