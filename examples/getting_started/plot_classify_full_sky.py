@@ -19,8 +19,8 @@ matrix.
 #
 # :func:`~skdeepsphere.datasets.make_convergence_maps` draws maps of the two
 # classes at a chosen resolution. We use ``nside = 16`` (3072 pixels per map)
-# and 240 maps, with white noise twice as strong as the signal
-# (``noise_level=2``, in units of the signal's standard deviation), so
+# and 240 maps, with white noise three times as strong as the signal
+# (``noise_level=3``, in units of the signal's standard deviation), so
 # that the task is hard enough for the classifier to make mistakes; the
 # paper used ``nside = 1024`` and thousands of maps. The maps come in the
 # RING ordering, like maps read with :func:`healpy.read_map`.
@@ -38,7 +38,7 @@ from skdeepsphere.datasets import make_convergence_maps
 from skdeepsphere.plotting import color_limits, mollview, plot_history
 
 nside = 16
-X, y = make_convergence_maps(240, nside, noise_level=2.0, random_state=0)
+X, y = make_convergence_maps(240, nside, noise_level=3.0, random_state=0)
 print(f"maps: {X.shape}, classes: {np.unique(y)} with {np.bincount(y)} maps each")
 
 # %%
@@ -144,7 +144,7 @@ right.legend();
 
 wrong = int(np.sum(clf.predict(X_test) != y_test))
 if wrong:
-    print(f"{wrong} of {len(y_test)} test maps are misclassified; "
+    print(f"misclassified: {wrong} of {len(y_test)} test maps; "
           f"{np.sum((proba > 0.3) & (proba < 0.7))} get a probability between 0.3 and 0.7.")
 else:
     print(f"All {len(y_test)} test maps are classified correctly: at this noise level "
