@@ -141,8 +141,10 @@ sphinx_gallery_conf = {
     # the examples print what they mean to show; the cells that display a
     # table ask for it with ``# sphinx_gallery_capture_repr_block``.
     "capture_repr": (),
-    # 2x thumbnails and figures for high-resolution screens
+    # 2x figures for high-resolution screens; thumbnails are drawn at
+    # 800 x 560 pixels, several times the size the gallery shows them at
     "image_srcset": ["2x"],
+    "thumbnail_size": (800, 560),
     # the execution-time pages load their table scripts from a CDN
     "write_computation_times": False,
     "min_reported_time": 0,

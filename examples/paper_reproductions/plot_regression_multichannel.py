@@ -24,7 +24,6 @@ baseline and compare where each model's errors go.
 # The deeper bin has more signal and both bins are correlated, since the
 # deeper one sees the matter of the shallower one too.
 
-import healpy as hp
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.linear_model import RidgeCV

@@ -140,8 +140,10 @@ def verdict(a, b):
 print(verdict("DeepSphere FCN", "Histogram + SVC"))
 print(verdict("DeepSphere FCN", "PowerSpectrum + SVC"))
 print(verdict("Histogram + SVC", "PowerSpectrum + SVC"))
-speedup = best.loc["DeepSphere FCN", "mean_fit_time"] / best.loc["Histogram + SVC", "mean_fit_time"]
-print(f"a fit of the network takes {speedup:.0f} times as long as the histogram SVM's")
+fit_time = best["mean_fit_time"]
+print(f"a fit of the network takes "
+      f"{fit_time['DeepSphere FCN'] / fit_time['Histogram + SVC']:.0f} times as long as "
+      f"the histogram SVM's")
 
 # %%
 # Conclusion
