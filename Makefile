@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
 
 docs: $(STAMP)
-	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(BIN)/python -m sphinx -n -W --keep-going -b html docs docs/_build/html
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run.py --json benchmarks/results.json

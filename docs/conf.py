@@ -1,9 +1,16 @@
 """Sphinx configuration of the skdeepsphere documentation.
 
-Build with ``make docs`` (``python -m sphinx -W --keep-going -b html docs
-docs/_build/html``). Every ``examples/plot_*.py`` script is executed during
-the build, so a broken example fails the build. Nothing is fetched from the
-network: there is no intersphinx.
+Build with ``make docs`` (``python -m sphinx -n -W --keep-going -b html docs
+docs/_build/html``). Every ``examples/**/plot_*.py`` script is executed during
+the build, so a broken example fails the build; to iterate on a few, set
+``SKDEEPSPHERE_GALLERY_PATTERN`` to a regular expression matched against the
+example paths (e.g. ``SKDEEPSPHERE_GALLERY_PATTERN=classify``): the others are
+rendered without being run.
+
+Nothing is fetched from the network, neither while building nor while
+reading the pages: the intersphinx inventories of the projects we link to
+are files in ``docs/_inventories`` (see its README), and MathJax is served
+from ``_static/mathjax``.
 """
 
 import os
@@ -40,6 +47,8 @@ version = ".".join(release.split(".")[:2])
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
@@ -55,11 +64,47 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
                     "auto_examples/*.zip", "auto_examples/*.json"]
 root_doc = "index"
 default_role = "literal"
+# -n by default: a reference that resolves nowhere is a warning, and -W makes
+# it an error.
+nitpicky = True
+# Names in docstrings that are descriptions, not objects to link to.
+nitpick_ignore = [
+    ("py:class", "array-like"),
+    ("py:class", "optional"),
+]
+
+# -- intersphinx (offline) ------------------------------------------------------
+
+INVENTORIES = HERE / "_inventories"
+intersphinx_mapping = {
+    name: (url, str(INVENTORIES / f"{name}.inv"))
+    for name, url in {
+        "python": "https://docs.python.org/3/",
+        "numpy": "https://numpy.org/doc/stable/",
+        "scipy": "https://docs.scipy.org/doc/scipy/",
+        "sklearn": "https://scikit-learn.org/stable/",
+        "torch": "https://docs.pytorch.org/docs/stable/",
+        "healpy": "https://healpy.readthedocs.io/en/latest/",
+        "skorch": "https://skorch.readthedocs.io/en/stable/",
+        "matplotlib": "https://matplotlib.org/stable/",
+        "joblib": "https://joblib.readthedocs.io/en/stable/",
+        "pandas": "https://pandas.pydata.org/docs/",
+        "h5py": "https://docs.h5py.org/en/stable/",
+        # the same site; intersphinx wants distinct addresses
+        "sklearn_recent": "https://scikit-learn.org/stable",
+    }.items()
+}
+
+# -- MathJax (offline) ------------------------------------------------------------
+
+# MathJax 3 (``npm pack mathjax@3``: es5/tex-chtml.js and its woff-v2 fonts,
+# Apache-2.0), copied to the built site like any static file.
+mathjax_path = "mathjax/tex-chtml.js"
 
 # -- autodoc / autosummary / numpydoc -----------------------------------------
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
 # numpydoc renders the class members itself; autosummary stubs for every
 # method would only duplicate them.
@@ -71,10 +116,14 @@ numpydoc_validation_checks = set()
 # -- sphinx-gallery ------------------------------------------------------------
 
 
+# The gallery has one subsection per subfolder of examples/ (each with its
+# README.txt), in the order of gallery_helpers.SECTION_ORDER.
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",  # execute every plot_*.py script
+    # execute every plot_*.py script, or those matching the variable
+    "filename_pattern": os.environ.get("SKDEEPSPHERE_GALLERY_PATTERN", r"/plot_"),
+    "subsection_order": "gallery_helpers.section_order",
     "ignore_pattern": r"__init__\.py",
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
@@ -84,10 +133,20 @@ sphinx_gallery_conf = {
     "within_subsection_order": "gallery_helpers.ExampleOrder",
     "reset_modules": ("matplotlib", "gallery_helpers.reset_seeds"),
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
+    "image_scrapers": ("gallery_helpers.tight_scraper",),
     "doc_module": ("skdeepsphere",),
     "backreferences_dir": "gen_modules/backreferences",
     "show_memory": False,
+    # Show no return value of a block's last line (a Legend, [Text(...)]):
+    # the examples print what they mean to show; the cells that display a
+    # table ask for it with ``# sphinx_gallery_capture_repr_block``.
+    "capture_repr": (),
+    # 2x figures for high-resolution screens; thumbnails are drawn at
+    # 800 x 560 pixels, several times the size the gallery shows them at
+    "image_srcset": ["2x"],
+    "thumbnail_size": (800, 560),
+    # the execution-time pages load their table scripts from a CDN
+    "write_computation_times": False,
     "min_reported_time": 0,
     "promote_jupyter_magic": False,
 }
@@ -98,7 +157,9 @@ plot_include_source = False
 plot_html_show_source_link = False
 plot_html_show_formats = False
 plot_formats = [("png", 110)]
-plot_rcparams = {}
+# keep text outside the axes (a colourbar's unit under a healpy map)
+plot_apply_rcparams = True
+plot_rcparams = {"savefig.bbox": "tight"}
 
 # -- HTML --------------------------------------------------------------------
 
@@ -112,7 +173,8 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"install": [], "user_guide": []}
+html_sidebars = {page: [] for page in ["install", "quickstart", "user_guide", "faq",
+                                         "citation", "changelog"]}
 html_css_files = ["custom.css"]
 html_show_sourcelink = False
 
@@ -121,13 +183,15 @@ html_show_sourcelink = False
 
 
 def _skip_metadata_requests(app, what, name, obj, skip, options):
-    """Hide scikit-learn's generated ``set_*_request`` methods.
+    """Hide scikit-learn's metadata-routing methods.
 
-    scikit-learn adds them to every estimator for metadata routing; their
-    docstrings point into scikit-learn's own documentation, which is not
-    linked here (no intersphinx).
+    scikit-learn adds ``set_*_request`` and ``get_metadata_routing`` to
+    every estimator for metadata routing, which the estimators here do not
+    use. The other inherited methods (``get_params``, ``score``, ...) are
+    documented on each class page.
     """
-    if name.startswith("set_") and name.endswith("_request"):
+    if name == "get_metadata_routing" or (name.startswith("set_")
+                                          and name.endswith("_request")):
         return True
     return skip
 
