@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
-EXTRAS ?= tests,docs,plots
+EXTRAS ?= tests,docs,plots,cosmo,masks
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
