@@ -18,9 +18,10 @@ sky, next to a histogram baseline.
 #
 # The mask ships with healpy's test data (the Debian package
 # ``healpy-data``, at ``nside = 32``): 1 where the sky is used, 0 where the
-# galaxy and point sources are cut. We bring it to the resolution of our
-# maps with :func:`healpy.ud_grade`, which averages the four children of a
-# pixel, and keep a pixel when at least half of it is observed.
+# galaxy and point sources are cut.
+# :func:`~skdeepsphere.datasets.load_survey_mask` reads it and brings it to
+# the resolution of our maps, averaging the four children of a pixel and
+# keeping a pixel when more than half of it is observed.
 
 import healpy as hp
 import matplotlib.pyplot as plt
@@ -32,13 +33,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from skdeepsphere import HistogramFeatures, SphericalCNNClassifier
-from skdeepsphere.datasets import make_convergence_maps
+from skdeepsphere.datasets import load_survey_mask, make_convergence_maps
 from skdeepsphere.plotting import color_limits, mollview
 
-MASK = "/usr/share/healpy/test/data/wmap_temperature_analysis_mask_r9_7yr_v4_udgraded32.fits"
 nside = 16
-fraction = hp.ud_grade(hp.read_map(MASK), nside)  # RING order, like the maps
-pixels = np.flatnonzero(fraction >= 0.5)
+mask = load_survey_mask("wmap", nside)  # RING order, like the maps
+pixels = np.flatnonzero(mask)
 print(f"observed: {len(pixels)} of {hp.nside2npix(nside)} pixels "
       f"({len(pixels) / hp.nside2npix(nside):.0%} of the sky)")
 
