@@ -40,6 +40,10 @@ def test_public_api():
         [
             "make_convergence_maps",
             "make_convergence_regression",
+            "make_weak_non_gaussian_maps",
+            "make_point_source_maps",
+            "make_denoising_maps",
+            "cmb_spectrum",
             "make_spherical_digits",
             "load_healpix_maps",
             "extract_patches",
@@ -862,7 +866,7 @@ def test_ccl_spectra_rejects_bad_arguments():
         ccl_convergence_spectrum(0.3, 0.8, 10, transfer_function="bbks")
     with pytest.raises(ValueError, match="both redshift and dndz"):
         ccl_convergence_spectrum(0.3, 0.8, 10, redshift=[0, 1, 2])
-    with pytest.raises(ValueError, match="spectra must be"):
+    with pytest.raises(ValueError, match="'spectra' parameter of make_convergence_maps must be"):
         make_convergence_maps(2, 8, spectra="camb")
 
 

@@ -25,6 +25,7 @@ import healpy as hp
 import numpy as np
 from scipy.special import roots_legendre
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ..healpix import _healpy_threads, check_nside
 from ..synthesis import gaussian_map
@@ -247,6 +248,24 @@ def _ccl_classes(nside, lmax):
     return spectra, shifts
 
 
+# Types and ranges of the arguments both generators share; the rules that
+# need several arguments (order <= nside, powers of 2) are checked inside.
+_COMMON_CONSTRAINTS = {
+    "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+    "nside": [Interval(numbers.Integral, 1, None, closed="left")],
+    "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
+    "order": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    "nest": ["boolean"],
+    "smoothing": [Interval(numbers.Real, 0, None, closed="left")],
+    "random_state": ["random_state"],
+}
+
+
+@validate_params(
+    {**_COMMON_CONSTRAINTS, "shifts": ["array-like"],
+     "spectra": [StrOptions({"builtin", "ccl"})]},
+    prefer_skip_nested_validation=True,
+)
 def make_convergence_maps(
     n_samples,
     nside,
@@ -508,6 +527,15 @@ def _uniform_or_fixed(name, value, n_samples, random_state):
     return random_state.uniform(low, high, n_samples), True
 
 
+@validate_params(
+    {**_COMMON_CONSTRAINTS,
+     "n_channels": [Interval(numbers.Integral, 1, None, closed="left")],
+     "omega_m": ["array-like", Interval(numbers.Real, None, None, closed="neither")],
+     "sigma_8": ["array-like", Interval(numbers.Real, None, None, closed="neither"), None],
+     "s_8": ["array-like", Interval(numbers.Real, None, None, closed="neither"), None],
+     "shift": [Interval(numbers.Real, 0, None, closed="neither")]},
+    prefer_skip_nested_validation=True,
+)
 def make_convergence_regression(
     n_samples,
     nside,
