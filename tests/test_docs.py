@@ -25,7 +25,10 @@ def test_quickstart_runs_and_prints_its_expected_output():
 
 
 def _blocks(path):
-    from sphinx_gallery.py_source_parser import split_code_and_text_blocks
+    # sphinx-gallery comes with the docs extra; it splits a script into the
+    # text and code blocks that the gallery renders
+    parser = pytest.importorskip("sphinx_gallery.py_source_parser")
+    split_code_and_text_blocks = parser.split_code_and_text_blocks
 
     # (file configuration, [(type, content, first line), ...])
     return [tuple(block) for block in split_code_and_text_blocks(str(path))[1]]
