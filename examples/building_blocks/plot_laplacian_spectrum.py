@@ -112,7 +112,7 @@ for ell in range(4):
     for m in range(2 * ell + 1):
         index = ell**2 + m
         mollview(eigenvectors[:, index], nest=True, fig=fig, sub=(4, 7, 7 * ell + m + 1),
-                 vmin=-0.13, vmax=0.13, xsize=300, unit="",
+                 vmin=-0.13, vmax=0.13, xsize=300, unit="entry of u",
                  title=rf"$u_{{{index}}}$, $\ell$ = {ell}")
 
 # %%

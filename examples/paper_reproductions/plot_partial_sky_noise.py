@@ -33,7 +33,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
 from skdeepsphere import (
@@ -104,13 +104,18 @@ for i, level in enumerate([0.0] + noise_levels):
 # * **DeepSphere CNN** ends in a dense layer on the coarsest feature maps;
 # * **2D CNN** lays each patch out as a ``16 × 16`` image and uses ordinary
 #   2D convolutions;
-# * **PowerSpectrumFeatures + SVC**: binned angular power spectrum of the
-#   patch, standardised, RBF-kernel SVM;
+# * **PowerSpectrumFeatures + SVC**: angular power spectrum of the patch,
+#   its logarithm, standardised, RBF-kernel SVM;
 # * **HistogramFeatures + SVC**: histogram of pixel values, standardised,
 #   RBF-kernel SVM.
 #
 # The SVMs cannot train on fresh noise every batch; they get the training
 # patches with 2 noise realisations each.
+
+def log_spectrum(spectra):
+    """log C_l: amplitudes multiply the spectrum, so they shift its logarithm."""
+    return np.log(np.clip(spectra, 1e-30, None))
+
 
 network = dict(nside=nside, pixels=pixels[0], channels=(16, 32, 32), cheb_order=3,
                max_epochs=8, lr=3e-3, batch_size=64, random_state=0)
@@ -120,7 +125,8 @@ models = {
     "DeepSphere CNN": SphericalCNNClassifier(architecture="cnn", **network),
     "2D CNN": SphericalCNNClassifier(architecture="2dcnn", **network),
     "PowerSpectrum + SVC": make_pipeline(
-        PowerSpectrumFeatures(nside=nside, pixels=pixels[0]), StandardScaler(), SVC()),
+        PowerSpectrumFeatures(nside=nside, pixels=pixels[0]),
+        FunctionTransformer(log_spectrum), StandardScaler(), SVC()),
     "Histogram + SVC": make_pipeline(HistogramFeatures(bins=50), StandardScaler(), SVC()),
 }
 n_realisations = 2

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
 from skdeepsphere import (
@@ -47,11 +47,18 @@ print(X.shape)
 # parameter: each grid puts a different estimator there and searches its
 # parameters through the usual ``step__parameter`` names. For DeepSphere we
 # try two filter orders and two learning rates; for the baselines, the
-# number of features and the SVM's regularisation ``C``.
+# number of features and the SVM's regularisation ``C`` (the power spectrum
+# enters as its logarithm, which suits the SVM's kernel).
 
 cnn = SphericalCNNClassifier(channels=(8, 16, 32), max_epochs=12, batch_size=16,
                              random_state=0)
-spectrum_svm = make_pipeline(PowerSpectrumFeatures(), StandardScaler(), SVC())
+def log_spectrum(spectra):
+    """log C_l: amplitudes multiply the spectrum, so they shift its logarithm."""
+    return np.log(np.clip(spectra, 1e-30, None))
+
+
+spectrum_svm = make_pipeline(PowerSpectrumFeatures(), FunctionTransformer(log_spectrum),
+                             StandardScaler(), SVC())
 histogram_svm = make_pipeline(HistogramFeatures(), StandardScaler(), SVC())
 
 param_grid = [
