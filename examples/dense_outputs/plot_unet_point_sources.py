@@ -22,7 +22,7 @@ look at which sources each finds as a function of their flux.
 # :func:`~skdeepsphere.datasets.make_point_source_maps` draws a Gaussian
 # CMB-like sky (an analytic ΛCDM-like spectrum), adds about 100 sources per
 # sky with peak amplitudes from 50 to 1000 μK following
-# :math:`dN/dA \propto A^{-2}`, convolves both with a Gaussian beam of 2.5
+# :math:`dN/dA \propto A^{-2}`, convolves both with a Gaussian beam of ``2.5``
 # pixels FWHM and adds 30 μK of white noise. Pixels within half a FWHM of a
 # source are labelled 1. Many sources are fainter than the fluctuations of
 # the CMB.

@@ -20,7 +20,7 @@ levels, beside the paper's accuracies. The full-size run is
 # --------------------------------
 #
 # :func:`~skdeepsphere.datasets.ccl_convergence_spectrum` gives each
-# cosmology's convergence spectrum (sources at median redshift 0.7) and the
+# cosmology's convergence spectrum (sources at median redshift ``0.7``) and the
 # shift of its lognormal model, the convergence of an empty line of sight.
 # Without pyccl (the ``cosmo`` extra) this page falls back on the built-in
 # spectrum shared by both classes.
