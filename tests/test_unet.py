@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
 
 from skdeepsphere import (
     SphericalCNNClassifier,
@@ -163,12 +164,30 @@ def test_partial_sky_in_any_pixel_order(maps):
                                   proba_a.argmax(axis=1))
 
 
+class _RecordTargets(Callback):
+    """Keeps the targets of every training batch."""
+
+    def initialize(self):
+        self.targets = []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.targets.append(torch.as_tensor(batch[1]))
+
+
 def test_masked_targets_are_left_out_of_loss_and_score(maps):
     rng = np.random.default_rng(2)
     masked = rng.uniform(size=maps.shape) < 0.2
     labels = np.where(masked, -1, (maps > 0.5).astype(int))
-    clf = SphericalCNNClassifier(class_weight="balanced", **SMALL).fit(maps, labels)
+    record = _RecordTargets()
+    clf = SphericalCNNClassifier(class_weight="balanced", callbacks=[record], **SMALL)
+    clf.fit(maps, labels)
     assert clf.classes_.tolist() == [0, 1]
+    # What the net trained on: masked pixels carry the criterion's ignore_index.
+    seen = torch.cat(record.targets[:len(record.targets) // SMALL["max_epochs"]])
+    assert (seen == clf.net_.criterion_.ignore_index).sum().item() == masked.sum()
+    assert (seen == 1).sum().item() == (labels == 1).sum()
     observed = labels[labels >= 0]
     np.testing.assert_allclose(clf.class_weight_,
                                observed.size / (2 * np.bincount(observed)))
