@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/weak_signal.py [--quick] [--nside 64] [--n-maps 300]
-                                     [--noise 0,1,2,3] [--folds 5] [--models ...]
+                                     [--noise 0,2,4,6] [--folds 5] [--models ...]
 
 Data: :func:`skdeepsphere.datasets.make_weak_non_gaussian_maps`, full-sky
 maps of two classes with the same power spectrum at every multipole (class
@@ -82,7 +82,7 @@ def main():
                         help="nside 16, 120 maps, 3 folds, noise 0 and 2")
     parser.add_argument("--nside", type=int, default=64)
     parser.add_argument("--n-maps", type=int, default=300)
-    parser.add_argument("--noise", default="0,1,2,3",
+    parser.add_argument("--noise", default="0,2,4,6",
                         help="comma-separated noise levels")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--models", default="all",
