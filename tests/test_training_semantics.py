@@ -7,7 +7,6 @@ stale BatchNorm statistics, a flipped decision function) fails a test.
 """
 
 import copy
-import sys
 
 import healpy as hp
 import numpy as np
