@@ -184,6 +184,25 @@ class _DeepSphereNet(NeuralNet):
             Xi = Xi + std * torch.randn_like(Xi)
         return Xi
 
+    def add_fixed_noise(self, Xi, generator):
+        """``Xi`` plus noise of ``noise_std`` drawn from ``generator``.
+
+        Validation maps and the maps of the predict-mode score get the
+        augmentation noise too (the same draw at every epoch), so that they
+        are scored as the noisy maps the network is trained for.
+        """
+        Xi = to_tensor(Xi, device=self.device)
+        if self.noise_std is None:
+            return Xi
+        std = torch.as_tensor(self.noise_std, dtype=Xi.dtype, device=Xi.device)[:, None]
+        noise = torch.randn(Xi.shape, generator=generator, dtype=Xi.dtype)
+        return Xi + std * noise.to(Xi.device)
+
+    def validation_step(self, batch, **fit_params):
+        Xi, yi = batch
+        return super().validation_step((self.add_fixed_noise(Xi, self._validation_noise),
+                                        yi), **fit_params)
+
     def train_step_single(self, batch, **fit_params):
         Xi, yi = batch
         step = super().train_step_single((self.augment(Xi), yi), **fit_params)
@@ -196,7 +215,13 @@ class _DeepSphereNet(NeuralNet):
         return step
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        # The same noise for the validation maps at every epoch (not kept:
+        # a torch Generator on the net would not pickle).
+        self._validation_noise = torch.Generator().manual_seed(0)
+        try:
+            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        finally:
+            del self._validation_noise
         if not training or iterator is None:
             return
         if not all(torch.isfinite(p).all() for p in self.module_.parameters()):
@@ -303,7 +328,8 @@ class _PredictModeScore(Callback):
     On the validation split when there is one (``valid_<name>``), else on
     a fixed subsample of at most ``max_maps`` training maps
     (``train_<name>``), with the network exactly as ``predict`` uses it:
-    a collapse to one class shows at the epoch it happens.
+    a collapse to one class shows at the epoch it happens. With noise
+    augmentation the maps get a fixed draw of that noise.
     """
 
     def __init__(self, name, score, max_maps=256):
@@ -319,7 +345,9 @@ class _PredictModeScore(Callback):
             dataset = torch.utils.data.Subset(
                 dataset_train, _fixed_subsample(len(dataset_train), self.max_maps))
         outputs, targets = [], []
+        generator = torch.Generator().manual_seed(1)
         for Xi, yi in net.get_iterator(dataset, training=False):
+            Xi = net.add_fixed_noise(Xi, generator)
             outputs.append(net.evaluation_step((Xi, yi)).detach().cpu().numpy())
             targets.append(np.asarray(yi))
         value = float(self.score(np.concatenate(targets), np.concatenate(outputs)))
@@ -832,7 +860,12 @@ _PARAMETERS_DOC = """
         L2 penalty of Adam.
     augment_noise : float, default=0.0
         Standard deviation, in the units of the maps, of fresh Gaussian
-        noise added to every training batch (DeepSphere's augmentation).
+        noise added to every training batch (DeepSphere's augmentation:
+        train on clean maps, predict noisy ones). The validation maps of
+        ``early_stopping``, the maps of the per-epoch predict-mode score
+        and the BatchNorm statistics get this noise too (a fixed draw for
+        the first two), so that they describe the noisy maps the network
+        is trained for.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training maps and stop when
         the validation loss has not improved for ``n_iter_no_change``

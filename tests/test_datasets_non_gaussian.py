@@ -53,3 +53,12 @@ def test_noise_and_nest():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_weak_non_gaussian_maps(**{"n_samples": 4, "nside": 4, **kwargs})
+
+
+def test_docstring_example():
+    import doctest
+
+    from skdeepsphere.datasets import _non_gaussian
+
+    result = doctest.testmod(_non_gaussian, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

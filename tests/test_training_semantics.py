@@ -7,7 +7,6 @@ stale BatchNorm statistics, a flipped decision function) fails a test.
 """
 
 import copy
-import sys
 
 import healpy as hp
 import numpy as np
@@ -126,16 +125,16 @@ def test_statistics_follow_early_stopping_and_resume(tmp_path, reproducer):
 
 
 class NoiseRecorder(Callback):
-    """Records the per-channel variance of the maps the network trains on."""
+    """Per-channel variance of the maps the network sees, in train and eval mode."""
 
     def on_train_begin(self, net, **kwargs):
-        self.variances = []
+        self.variances = {True: [], False: []}
         first = net.module_.blocks[0][0]
 
         def record(module, inputs):
-            if module.training:
-                x = inputs[0].detach()
-                self.variances.append(x.transpose(0, 1).reshape(x.shape[1], -1).var(1).numpy())
+            x = inputs[0].detach()
+            variance = x.transpose(0, 1).reshape(x.shape[1], -1).var(1).numpy()
+            self.variances[module.training].append(variance)
 
         self.hook = first.register_forward_pre_hook(record)
 
@@ -145,20 +144,28 @@ class NoiseRecorder(Callback):
 
 def test_augment_noise_is_in_the_units_of_the_maps():
     rng = np.random.default_rng(0)
-    n, npix = 32, 768
+    n, npix = 40, 768
     scales = np.array([4.0, 0.5])
     X = rng.standard_normal((n, 2, npix)) * scales[:, None]
     y = np.arange(n) % 2
     recorder = NoiseRecorder()
     clf = SphericalCNNClassifier(channels=(4,), cheb_order=2, max_epochs=2, batch_size=16,
-                                 augment_noise=1.0, callbacks=[recorder], random_state=0,
-                                 device="cpu").fit(X, y)
+                                 augment_noise=1.0, early_stopping=True,
+                                 validation_fraction=0.2, callbacks=[recorder],
+                                 random_state=0, device="cpu").fit(X, y)
     # The network sees maps divided by their scale: unit variance plus
-    # noise of standard deviation 1 / scale.
+    # noise of standard deviation 1 / scale, in training batches (2 per
+    # epoch) and in the BatchNorm calibration, validation and score passes.
     np.testing.assert_allclose(clf.input_scale_, scales, rtol=0.02)
-    variances = np.mean(recorder.variances, axis=0)
-    np.testing.assert_allclose(variances, 1 + 1 / clf.input_scale_ ** 2, rtol=0.02)
-    assert len(recorder.variances) == 4  # two batches per epoch, two epochs
+    expected = 1 + 1 / clf.input_scale_ ** 2
+    assert len(recorder.variances[True]) == 4
+    np.testing.assert_allclose(np.mean(recorder.variances[True], axis=0), expected, rtol=0.02)
+    np.testing.assert_allclose(np.mean(recorder.variances[False], axis=0), expected, rtol=0.02)
+    # predict sees the maps as they are
+    recorder.on_train_begin(clf.net_)
+    clf.predict(X)
+    recorder.on_train_end(clf.net_)
+    np.testing.assert_allclose(np.mean(recorder.variances[False], axis=0), 1, rtol=0.02)
 
 
 class WeightsPerEpoch(Callback):
