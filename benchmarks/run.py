@@ -164,6 +164,8 @@ def fit_child(nside, n_maps, batch_size, textbook, device):
     from skdeepsphere import SphericalCNNClassifier
     if textbook:
         conv_module.ChebConv.forward = textbook_forward
+        # Standard BatchNorm, ReLU and pooling modules, called one by one.
+        skdeepsphere.set_config(kernels="reference")
     if skdeepsphere.get_config()["compile"] == "auto":
         # Steady state: the warm-up fit waits for the compiled kernels.
         skdeepsphere.set_config(compile=True)
@@ -317,16 +319,20 @@ def step_figures(device, quick, nsides=None):
             torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3 * b.abs().max().item())
             del a, b
 
-        def step(model, optimizer):
+        def step(model, optimizer, kernels):
             def run():
-                optimizer.zero_grad(set_to_none=True)
-                torch.nn.functional.cross_entropy(model(x), y).backward()
-                optimizer.step()
+                # kernels="reference": DeepSphere calls its standard modules
+                # one by one (the textbook ChebConv forward is patched in).
+                with skdeepsphere.config_context(kernels=kernels):
+                    optimizer.zero_grad(set_to_none=True)
+                    torch.nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
             return run
 
         seconds = compare({
-            "textbook": step(textbook, torch.optim.Adam(textbook.parameters(), lr=1e-3)),
-            "ours": step(ours, torch.optim.Adam(ours.parameters(), lr=1e-3))},
+            "textbook": step(textbook, torch.optim.Adam(textbook.parameters(), lr=1e-3),
+                             "reference"),
+            "ours": step(ours, torch.optim.Adam(ours.parameters(), lr=1e-3), "fast")},
             device, repeat)
         bound, flops, bytes_ = step_lower_bound(ours, batch, sgemm_rate, bandwidth)
         figures[f"train_step_speedup_nside{nside}"] = {
@@ -341,8 +347,12 @@ def step_figures(device, quick, nsides=None):
         if nside == 64 or quick:
             ours.eval()
             textbook.eval()
+            def textbook_predict():
+                with skdeepsphere.config_context(kernels="reference"):
+                    return textbook(x)
+
             with torch.no_grad():
-                predict = compare({"textbook": lambda: textbook(x), "ours": lambda: ours(x)},
+                predict = compare({"textbook": textbook_predict, "ours": lambda: ours(x)},
                                   device, repeat)
             figures[f"predict_speedup_nside{nside}"] = {
                 "value": predict["textbook"] / predict["ours"], "unit": "x",
@@ -376,7 +386,8 @@ def changes_figures(device, quick):
         if isinstance(module, torch.nn.BatchNorm1d):
             # Any hook makes DeepSphere call the modules one by one.
             module.register_forward_pre_hook(lambda module, args: None)
-    settings = {"fused_no_pool": {"pool_mb": 0}, "fused_eager": {"compile": False}}
+    settings = {"textbook": {"kernels": "reference"}, "fused_no_pool": {"pool_mb": 0},
+                "fused_eager": {"compile": False}}
     x = torch.randn(batch, 1, 12 * nside**2, device=device)
     y = torch.arange(batch, device=device) % 2
 
