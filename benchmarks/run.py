@@ -418,6 +418,43 @@ def changes_figures(device, quick):
     return figures
 
 
+def op_figures(device, quick):
+    """The single-op measurements behind the changes of issue 18, interleaved.
+
+    On one activation block of the default FCN's first layer (batch 16,
+    16 channels, nside 64; quick: 32): BatchNorm statistics by torch's
+    ``var_mean`` against two row sums; a fresh block (``clone``) against a
+    copy into reused memory; and, on the second layer's shape, the weight
+    gradient ``T^T G`` as one GEMM against a batched GEMM over 8 row chunks.
+    """
+    from skdeepsphere.nn._kernels.chebyshev import _weight_gradient
+    nside = 32 if quick else 64
+    batch, channels, n_pixels = 16, 16, 12 * nside**2
+    x = torch.randn(batch, channels, n_pixels, device=device)
+    reused = torch.empty_like(x)
+    seconds = compare({
+        "var_mean": lambda: torch.var_mean(x, dim=(0, 2)),
+        "row_sums": lambda: (x.sum(2).sum(0), torch.linalg.vector_norm(x, dim=2)),
+        "fresh_block": lambda: x.clone(),
+        "reused_block": lambda: reused.copy_(x)}, device, 10)
+    rows = batch * n_pixels // 4
+    term = torch.randn(rows, 16, device=device)
+    grad = torch.randn(rows, 32, device=device)
+    gemm = compare({"one_gemm": lambda: term.T @ grad,
+                    "row_chunks": lambda: _weight_gradient(term, grad, rows, 16)}, device, 10)
+    return {
+        f"bn_statistics_var_mean_over_row_sums_nside{nside}": {
+            "value": seconds["var_mean"] / seconds["row_sums"], "unit": "time ratio",
+            "seconds_row_sums": seconds["row_sums"]},
+        f"fresh_block_over_reused_nside{nside}": {
+            "value": seconds["fresh_block"] / seconds["reused_block"], "unit": "time ratio",
+            "seconds_reused": seconds["reused_block"], "MB": x.numel() * 4 / 2**20},
+        f"weight_gradient_one_gemm_over_row_chunks_nside{nside}": {
+            "value": gemm["one_gemm"] / gemm["row_chunks"], "unit": "time ratio",
+            "seconds_row_chunks": gemm["row_chunks"], "shape": f"({rows}, 16)^T ({rows}, 32)"},
+    }
+
+
 def first_fit_child(nside, n_maps):
     """Run in a fresh subprocess: time the first fit, print JSON."""
     from skdeepsphere import SphericalCNNClassifier
@@ -484,7 +521,7 @@ def main():
                         "quick: 32)")
     parser.add_argument("--first-fit-child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--only", help="comma-separated blocks: laplacian, chebconv, step, "
-                        "changes, first_fit, fit, psd")
+                        "changes, ops, first_fit, fit, psd")
     args = parser.parse_args()
     if args.first_fit_child:
         first_fit_child(*args.first_fit_child)
@@ -507,6 +544,7 @@ def main():
               "chebconv": lambda: chebconv_figures(device, args.quick),
               "step": lambda: step_figures(device, args.quick, args.step_nsides),
               "changes": lambda: changes_figures(device, args.quick),
+              "ops": lambda: op_figures(device, args.quick),
               "first_fit": lambda: first_fit_figures(args.quick),
               "fit": lambda: fit_figures(device, args.quick),
               "psd": lambda: psd_figures(args.quick)}
