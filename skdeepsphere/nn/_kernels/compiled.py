@@ -113,7 +113,8 @@ def _start_warmer(function, width, dtype):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent,
                                                       env.get("PYTHONPATH")]))
-    code = ("import torch\n"
+    # Lowest priority: the fit that goes on meanwhile keeps the cores.
+    code = ("import os\nos.nice(19)\nimport torch\n"
             "from skdeepsphere.nn._kernels import compiled as c\n"
             f"f = c.{function.__name__}\n"
             f"torch.compile(f, dynamic=True)(*c.example_arguments(f, 64, {width}, "
