@@ -222,7 +222,7 @@ def test_pool_capacity_and_age(pooled):
 def test_pool_returns_memory_by_itself(pooled, monkeypatch):
     # No release call: the trimming thread drops blocks unused for a while.
     monkeypatch.setattr(memory, "KEEP_SECONDS", 0.05)
-    del memory.empty_block((1000,)).__dict__  # a block freed at once
+    memory.empty_block((1000,))  # a block freed at once
     assert pooled.nbytes == 4000
     for _ in range(200):
         if pooled.nbytes == 0:
