@@ -164,6 +164,8 @@ def fit_child(nside, n_maps, batch_size, textbook, device):
     from skdeepsphere import SphericalCNNClassifier
     if textbook:
         conv_module.ChebConv.forward = textbook_forward
+        # Standard BatchNorm, ReLU and pooling modules, called one by one.
+        skdeepsphere.set_config(kernels="reference")
     if skdeepsphere.get_config()["compile"] == "auto":
         # Steady state: the warm-up fit waits for the compiled kernels.
         skdeepsphere.set_config(compile=True)
@@ -317,16 +319,20 @@ def step_figures(device, quick, nsides=None):
             torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3 * b.abs().max().item())
             del a, b
 
-        def step(model, optimizer):
+        def step(model, optimizer, kernels):
             def run():
-                optimizer.zero_grad(set_to_none=True)
-                torch.nn.functional.cross_entropy(model(x), y).backward()
-                optimizer.step()
+                # kernels="reference": DeepSphere calls its standard modules
+                # one by one (the textbook ChebConv forward is patched in).
+                with skdeepsphere.config_context(kernels=kernels):
+                    optimizer.zero_grad(set_to_none=True)
+                    torch.nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
             return run
 
         seconds = compare({
-            "textbook": step(textbook, torch.optim.Adam(textbook.parameters(), lr=1e-3)),
-            "ours": step(ours, torch.optim.Adam(ours.parameters(), lr=1e-3))},
+            "textbook": step(textbook, torch.optim.Adam(textbook.parameters(), lr=1e-3),
+                             "reference"),
+            "ours": step(ours, torch.optim.Adam(ours.parameters(), lr=1e-3), "fast")},
             device, repeat)
         bound, flops, bytes_ = step_lower_bound(ours, batch, sgemm_rate, bandwidth)
         figures[f"train_step_speedup_nside{nside}"] = {
@@ -341,8 +347,12 @@ def step_figures(device, quick, nsides=None):
         if nside == 64 or quick:
             ours.eval()
             textbook.eval()
+            def textbook_predict():
+                with skdeepsphere.config_context(kernels="reference"):
+                    return textbook(x)
+
             with torch.no_grad():
-                predict = compare({"textbook": lambda: textbook(x), "ours": lambda: ours(x)},
+                predict = compare({"textbook": textbook_predict, "ours": lambda: ours(x)},
                                   device, repeat)
             figures[f"predict_speedup_nside{nside}"] = {
                 "value": predict["textbook"] / predict["ours"], "unit": "x",
@@ -376,7 +386,8 @@ def changes_figures(device, quick):
         if isinstance(module, torch.nn.BatchNorm1d):
             # Any hook makes DeepSphere call the modules one by one.
             module.register_forward_pre_hook(lambda module, args: None)
-    settings = {"fused_no_pool": {"pool_mb": 0}, "fused_eager": {"compile": False}}
+    settings = {"textbook": {"kernels": "reference"}, "fused_no_pool": {"pool_mb": 0},
+                "fused_eager": {"compile": False}}
     x = torch.randn(batch, 1, 12 * nside**2, device=device)
     y = torch.arange(batch, device=device) % 2
 
@@ -405,6 +416,43 @@ def changes_figures(device, quick):
             "value": layout["compiled"] / layout["eager"], "unit": "time ratio (>1: eager wins)",
             "seconds_eager": layout["eager"], "shape": f"{tuple(source.shape)}"}
     return figures
+
+
+def op_figures(device, quick):
+    """The single-op measurements behind the changes of issue 18, interleaved.
+
+    On one activation block of the default FCN's first layer (batch 16,
+    16 channels, nside 64; quick: 32): BatchNorm statistics by torch's
+    ``var_mean`` against two row sums; a fresh block (``clone``) against a
+    copy into reused memory; and, on the second layer's shape, the weight
+    gradient ``T^T G`` as one GEMM against a batched GEMM over 8 row chunks.
+    """
+    from skdeepsphere.nn._kernels.chebyshev import _weight_gradient
+    nside = 32 if quick else 64
+    batch, channels, n_pixels = 16, 16, 12 * nside**2
+    x = torch.randn(batch, channels, n_pixels, device=device)
+    reused = torch.empty_like(x)
+    seconds = compare({
+        "var_mean": lambda: torch.var_mean(x, dim=(0, 2)),
+        "row_sums": lambda: (x.sum(2).sum(0), torch.linalg.vector_norm(x, dim=2)),
+        "fresh_block": lambda: x.clone(),
+        "reused_block": lambda: reused.copy_(x)}, device, 10)
+    rows = batch * n_pixels // 4
+    term = torch.randn(rows, 16, device=device)
+    grad = torch.randn(rows, 32, device=device)
+    gemm = compare({"one_gemm": lambda: term.T @ grad,
+                    "row_chunks": lambda: _weight_gradient(term, grad, rows, 16)}, device, 10)
+    return {
+        f"bn_statistics_var_mean_over_row_sums_nside{nside}": {
+            "value": seconds["var_mean"] / seconds["row_sums"], "unit": "time ratio",
+            "seconds_row_sums": seconds["row_sums"]},
+        f"fresh_block_over_reused_nside{nside}": {
+            "value": seconds["fresh_block"] / seconds["reused_block"], "unit": "time ratio",
+            "seconds_reused": seconds["reused_block"], "MB": x.numel() * 4 / 2**20},
+        f"weight_gradient_one_gemm_over_row_chunks_nside{nside}": {
+            "value": gemm["one_gemm"] / gemm["row_chunks"], "unit": "time ratio",
+            "seconds_row_chunks": gemm["row_chunks"], "shape": f"({rows}, 16)^T ({rows}, 32)"},
+    }
 
 
 def first_fit_child(nside, n_maps):
@@ -473,7 +521,7 @@ def main():
                         "quick: 32)")
     parser.add_argument("--first-fit-child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--only", help="comma-separated blocks: laplacian, chebconv, step, "
-                        "changes, first_fit, fit, psd")
+                        "changes, ops, first_fit, fit, psd")
     args = parser.parse_args()
     if args.first_fit_child:
         first_fit_child(*args.first_fit_child)
@@ -496,6 +544,7 @@ def main():
               "chebconv": lambda: chebconv_figures(device, args.quick),
               "step": lambda: step_figures(device, args.quick, args.step_nsides),
               "changes": lambda: changes_figures(device, args.quick),
+              "ops": lambda: op_figures(device, args.quick),
               "first_fit": lambda: first_fit_figures(args.quick),
               "fit": lambda: fit_figures(device, args.quick),
               "psd": lambda: psd_figures(args.quick)}

@@ -222,7 +222,7 @@ def test_pool_capacity_and_age(pooled):
 def test_pool_returns_memory_by_itself(pooled, monkeypatch):
     # No release call: the trimming thread drops blocks unused for a while.
     monkeypatch.setattr(memory, "KEEP_SECONDS", 0.05)
-    del memory.empty_block((1000,)).__dict__  # a block freed at once
+    memory.empty_block((1000,))  # a block freed at once
     assert pooled.nbytes == 4000
     for _ in range(200):
         if pooled.nbytes == 0:
@@ -336,10 +336,17 @@ def test_sparse_mm_branch_matches_dense(monkeypatch):
 
 
 def test_auto_compiles_in_the_background(monkeypatch):
-    # compile="auto": the first large call starts the compilation in a
-    # thread and returns None (eager kernel); once done, the compiled one.
-    calls = []
+    # compile="auto": the first large call starts a process that warms
+    # inductor's disk cache, and returns None (eager kernel); when it is
+    # done, a thread loads the kernel; then calls get the compiled one.
+    calls, warmers = [], []
     gate = threading.Event()
+
+    class FakeWarmer:
+        done = False
+
+        def poll(self):
+            return 0 if self.done else None
 
     def fake_compile(function, dynamic):
         def run(*args):
@@ -348,32 +355,42 @@ def test_auto_compiles_in_the_background(monkeypatch):
             return function(*args)
         return run
 
-    def example():
-        x = torch.ones(4, 2)
-        return [x, torch.zeros(4, 1, dtype=torch.int64), torch.ones(4, 1), torch.tensor(1.0),
-                torch.empty_like(x)]
+    def start_warmer(function, width, dtype):
+        warmers.append((function, width, dtype))
+        return warmer
 
+    warmer = FakeWarmer()
     monkeypatch.setattr(compiled, "_state", {})
     monkeypatch.setattr(compiled, "_compiled", {})
+    monkeypatch.setattr(compiled, "_warmers", {})
     monkeypatch.setattr(compiled, "_failed", False)
+    monkeypatch.setattr(compiled, "_start_warmer", start_warmer)
     monkeypatch.setattr(torch, "compile", fake_compile)
-    small = compiled.COMPILE_MIN_ELEMENTS - 1
+    apply = compiled.gather_apply
+
+    def example():
+        return compiled.example_arguments(apply, 4, 2, torch.float32)
+
+    small, big = compiled.COMPILE_MIN_ELEMENTS - 1, compiled.COMPILE_MIN_ELEMENTS
     with skdeepsphere.config_context(compile="auto"):
-        assert compiled.ready(compiled.gather_apply, 9, torch.float32, small, example) is None
-        assert compiled._state == {}  # small blocks never compile
-        big = compiled.COMPILE_MIN_ELEMENTS
-        assert compiled.ready(compiled.gather_apply, 9, torch.float32, big, example) is None
-        assert compiled.ready(compiled.gather_apply, 9, torch.float32, big, example) is None
+        assert compiled.ready(apply, 9, torch.float32, small, example) is None
+        assert warmers == []  # small blocks never compile
+        assert compiled.ready(apply, 9, torch.float32, big, example) is None
+        assert compiled.ready(apply, 9, torch.float32, big, example) is None
+        assert warmers == [(apply, 9, torch.float32)] and calls == []
+        warmer.done = True
+        assert compiled.ready(apply, 9, torch.float32, big, example) is None
         gate.set()
         for _ in range(500):
-            kernel = compiled.ready(compiled.gather_apply, 9, torch.float32, big, example)
+            kernel = compiled.ready(apply, 9, torch.float32, big, example)
             if kernel is not None:
                 break
             threading.Event().wait(0.01)
-    assert calls == ["skdeepsphere-compile"]  # compiled once, not by the caller
-    assert kernel is compiled._compiled[compiled.gather_apply]
+    assert calls == ["skdeepsphere-compile"]  # loaded once, not by the caller
+    assert kernel is compiled._compiled[apply]
+    assert len(warmers) == 1
     with skdeepsphere.config_context(compile=False):
-        assert compiled.ready(compiled.gather_apply, 9, torch.float32, big, example) is None
+        assert compiled.ready(apply, 9, torch.float32, big, example) is None
 
 
 def test_compiled_kernel_guards_its_unchecked_gathers(compiled_kernel):

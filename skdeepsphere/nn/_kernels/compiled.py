@@ -5,18 +5,26 @@ pixels, vectorised over the contiguous signals: 2.5-5x torch's
 ``embedding_bag`` at nside 64 with 512 signals. Compiling costs 10-90 s per
 process with a cold on-disk cache (about 1 s with a warm one), which would
 dominate a first ``fit``. So, with ``compile="auto"``, the first large block
-starts the compilation in a daemon thread and is computed by the eager
-kernel; later blocks use the compiled kernel once it is ready. With
-``compile=True`` the caller compiles and waits (tests, benchmarks).
+starts a separate Python process that compiles the kernel into inductor's
+on-disk cache (it finishes even if this process ends first, so the next
+process finds the cache warm) and is computed by the eager kernel; once
+that process is done, a thread of this process loads the compiled kernel
+from the warm cache, and later blocks use it. (Compiling the cold cache in
+a daemon thread instead aborts the interpreter when it exits mid-compile.)
+With ``compile=True`` the caller compiles and waits (tests, benchmarks).
 
 One compilation (``dynamic=True``) serves every number of pixels and
 signals; the neighbour count and the dtype are specialised, so they key the
 cache (this module owns it).
 """
 
+import os
+import subprocess
+import sys
 import threading
 import warnings
 
+import numpy as np
 import torch
 
 from ..._config import get_config
@@ -57,7 +65,8 @@ def gather_step(x, neighbours, weights, alpha, prev, beta, out):
 
 _lock = threading.Lock()
 _compiled = {}   # function -> torch.compile'd function
-_state = {}      # (function, width, dtype) -> "compiling" | "ready" | "failed"
+_state = {}      # (function, width, dtype) -> "warming" | "compiling" | "ready" | "failed"
+_warmers = {}    # (function, width, dtype) -> subprocess.Popen
 _failed = False
 
 
@@ -78,6 +87,43 @@ def _compile(function, key, example):
         _state[key] = state
 
 
+def example_arguments(function, n_pixels, width, dtype, neighbours=None, weights=None):
+    """Small arguments of the right kind to compile ``function`` on."""
+    if neighbours is None:
+        generator = torch.Generator().manual_seed(0)
+        neighbours = torch.randint(0, n_pixels, (n_pixels, width), generator=generator)
+        weights = torch.rand(n_pixels, width, generator=generator)
+    def block():
+        # Like the blocks of .memory (numpy memory): the same guards as real calls.
+        return torch.from_numpy(np.random.default_rng(0).standard_normal(
+            (n_pixels, 8)).astype(str(dtype).split(".")[-1]))
+
+    x = block()
+    scalars = torch.tensor([1.0, 1.0], dtype=dtype)
+    args = [x, neighbours, weights.to(dtype), scalars[0]]
+    if function is gather_step:
+        args += [block(), scalars[1]]
+    return args + [block()]
+
+
+def _start_warmer(function, width, dtype):
+    """A separate process that fills inductor's on-disk cache for ``function``."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent,
+                                                      env.get("PYTHONPATH")]))
+    # Lowest priority: the fit that goes on meanwhile keeps the cores.
+    code = ("import os\nos.nice(19)\nimport torch\n"
+            "from skdeepsphere.nn._kernels import compiled as c\n"
+            f"f = c.{function.__name__}\n"
+            f"torch.compile(f, dynamic=True)(*c.example_arguments(f, 64, {width}, "
+            f"torch.{str(dtype).split('.')[-1]}))\n")
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 def ready(function, width, dtype, numel, example):
     """The compiled ``function`` if it should and can be used now, else ``None``.
 
@@ -90,8 +136,8 @@ def ready(function, width, dtype, numel, example):
     numel : int
         Elements of the block: ``compile="auto"`` skips small ones.
     example : callable
-        Returns small arguments of the right kind, to compile on in the
-        background without touching the caller's tensors.
+        Returns small arguments of the right kind, to compile on without
+        touching the caller's tensors.
     """
     mode = get_config()["compile"]
     if mode is False or _failed or (mode == "auto" and numel < COMPILE_MIN_ELEMENTS):
@@ -99,21 +145,27 @@ def ready(function, width, dtype, numel, example):
     key = (function, width, dtype)
     with _lock:
         state = _state.get(key)
-        if state is None:
-            _state[key] = state = "compiling"
-            start = True
+        if state == "ready":
+            return _compiled[function]
+        if mode is True and state in (None, "warming"):
+            _state[key] = "compiling"
+            compile_now = True
         else:
-            start = False
-    if start:
-        if mode is True:
-            _compile(function, key, example)
-        else:
-            threading.Thread(target=_compile, args=(function, key, example), daemon=True,
-                             name="skdeepsphere-compile").start()
-    elif state == "compiling" and mode is True:
-        # Started in the background; this caller asked to wait for it.
+            compile_now = False
+            if state is None:
+                _state[key] = "warming"
+                _warmers[key] = _start_warmer(function, width, dtype)
+            elif state == "warming" and _warmers[key].poll() is not None:
+                # The cache is warm (or the warmer failed: then this thread
+                # compiles from scratch, and reports any failure). Not a
+                # daemon: the interpreter waits for it rather than abort.
+                _state[key] = "compiling"
+                threading.Thread(target=_compile, args=(function, key, example),
+                                 name="skdeepsphere-compile").start()
+    if compile_now:
+        _compile(function, key, example)
+    elif mode is True:
+        # Compiling in another thread; this caller asked to wait for it.
         while _state.get(key) == "compiling":
             threading.Event().wait(0.05)
-    if _state.get(key) != "ready":
-        return None
-    return _compiled[function]
+    return _compiled[function] if _state.get(key) == "ready" else None

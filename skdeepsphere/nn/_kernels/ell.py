@@ -97,12 +97,8 @@ def laplacian_step(operator, x, alpha, prev=None, beta=0.0, out=None):
 
 def _example(function, operator, dtype):
     """Small arguments to compile ``function`` on, away from the caller's."""
-    x = torch.randn(operator.n_pixels, 8, dtype=dtype)
-    scalars = torch.tensor([1.0, 1.0], dtype=dtype)
-    args = [x, operator.neighbours, operator.weights.to(dtype), scalars[0]]
-    if function is compiled.gather_step:
-        args += [torch.randn_like(x), scalars[1]]
-    return args + [torch.empty_like(x)]
+    return compiled.example_arguments(function, operator.n_pixels, operator.neighbours.shape[1],
+                                      dtype, operator.neighbours, operator.weights)
 
 
 class _Apply(torch.autograd.Function):
