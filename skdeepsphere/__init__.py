@@ -17,7 +17,7 @@ _LAZY = {
     "MinkowskiFunctionalFeatures": "features",
     "SphericalCNNClassifier": "estimators",
     "SphericalCNNRegressor": "estimators",
-    "rotation_equivariance_error": "rotation",
+    "empirical_equivariance_error": "rotation",
     "save_estimator": "persistence",
     "load_estimator": "persistence",
 }
@@ -30,7 +30,7 @@ __all__ = [
     "MinkowskiFunctionalFeatures",
     "SphericalCNNClassifier",
     "SphericalCNNRegressor",
-    "rotation_equivariance_error",
+    "empirical_equivariance_error",
     "save_estimator",
     "load_estimator",
     "config_context",

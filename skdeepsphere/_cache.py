@@ -75,7 +75,7 @@ def _digest(nside, nested_pixels, kwargs):
         np.ascontiguousarray(nested_pixels, dtype=np.int64).tobytes()).hexdigest()
     text = json.dumps({"format": FORMAT, "nside": int(nside), "pixels": pixels,
                        **{name: kwargs.get(name) for name in
-                          ("graph", "n_neighbours", "kernel_width", "lmax")}},
+                          ("graph", "n_neighbors", "kernel_width", "lmax")}},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -160,7 +160,7 @@ def cached_laplacian(build, nside, nested_pixels, n_pixels, **kwargs):
 
 
 @functools.lru_cache(maxsize=16)
-def laplacian_hierarchy(build, nside, pixels_bytes, n_levels, graph, n_neighbours,
+def laplacian_hierarchy(build, nside, pixels_bytes, n_levels, graph, n_neighbors,
                         kernel_width):
     """``build(...)``, i.e. :func:`skdeepsphere.graph.laplacian_hierarchy`, kept
     for the next fits.
@@ -170,5 +170,5 @@ def laplacian_hierarchy(build, nside, pixels_bytes, n_levels, graph, n_neighbour
     in, since :mod:`skdeepsphere.graph` uses this module for its disk cache.
     """
     nested_pixels = None if pixels_bytes is None else np.frombuffer(pixels_bytes, np.int64)
-    return build(nside, nested_pixels, n_levels, graph=graph, n_neighbours=n_neighbours,
+    return build(nside, nested_pixels, n_levels, graph=graph, n_neighbors=n_neighbors,
                  kernel_width=kernel_width)

@@ -533,11 +533,11 @@ def test_lmax_beyond_the_resolution_is_an_error(data):
     with pytest.raises(ValueError, match=r"lmax=12 is beyond 3 \* nside - 1 = 11"):
         PowerSpectrumFeatures(lmax=12).fit(X)
     assert PowerSpectrumFeatures(lmax=11).fit(X).transform(X).shape == (16, 12)
-    from skdeepsphere.graph import equivariance_error, healpix_weights, normalized_laplacian
+    from skdeepsphere.graph import harmonic_equivariance_error, healpix_weights, normalized_laplacian
     from skdeepsphere.synthesis import random_smooth_maps
 
     with pytest.raises(ValueError, match="ells must be at most 3 \\* nside - 1 = 11"):
-        equivariance_error(normalized_laplacian(healpix_weights(NSIDE)), [12])
+        harmonic_equivariance_error(normalized_laplacian(healpix_weights(NSIDE)), [12])
     with pytest.raises(ValueError, match=r"lmax must be in \[1, 11\]"):
         random_smooth_maps(1, NSIDE, lmax=12)
 

@@ -109,7 +109,7 @@ sub_in("benchmarks/knn_graph.py", r"--lmax\b", "--max-eigenvalue")
 sub_in("benchmarks/knn_graph.py", r"\blmax\b", "max_eigenvalue")
 replace_in("benchmarks/knn_graph.py", "{'max_eigenvalue':>8}", "{'max_eigenvalue':>14}")
 replace_in("benchmarks/knn_graph.py", "{max_eigenvalue:>8}", "{max_eigenvalue:>14}")
-sub_in("examples/plot_spherical_convolution.py", r"\blmax\b", "max_eigenvalue")
+sub_in("examples/building_blocks/plot_spherical_convolution.py", r"\blmax\b", "max_eigenvalue")
 replace_in("benchmarks/README.md", "[--lmax estimate 2]", "[--max-eigenvalue estimate 2]")
 replace_in("benchmarks/README.md", "full build, lmax = 2", "full build, max_eigenvalue = 2")
 replace_in("benchmarks/README.md", "With the lmax estimate", "With the max_eigenvalue estimate")
@@ -139,7 +139,7 @@ replace_in("tests/test_demo.py", '"--order"', '"--patch-nside"')
 for relative in ["README.md", "tests/test_datasets.py", "tests/test_validation.py",
                  "tests/test_estimators.py", "tests/test_features.py", "docs/user_guide.rst",
                  "benchmarks/run.py", "benchmarks/table.py", "benchmarks/textbook.py",
-                 "examples/plot_partial_sky_noise.py", "examples/plot_grid_search.py"]:
+                 "examples/paper_reproductions/plot_partial_sky_noise.py", "examples/scaling_up/plot_grid_search.py"]:
     if (ROOT / relative).exists():
         sub_in(relative, r"(?<![\w.])order=(?!\")", "patch_nside=")
 sub_in("tests/test_datasets.py", r'"order":', '"patch_nside":')
@@ -158,7 +158,7 @@ for old, new in [("nside, order, n_maps", "nside, patch_nside, n_maps"),
                  ("all patches of an order have", "all patches of one patch_nside have"),
                  ('f"Patches of order {order}',
                   'f"Patches at patch_nside={patch_nside}')]:
-    replace_in("examples/plot_partial_sky_noise.py", old, new)
+    replace_in("examples/paper_reproductions/plot_partial_sky_noise.py", old, new)
 for old, new in [("``12 order²``", "``12 patch_nside²``"),
                  ("at resolution ``order`` (1, 2 or 4",
                   "at resolution ``patch_nside`` (1, 2 or 4"),

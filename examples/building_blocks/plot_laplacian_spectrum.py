@@ -164,7 +164,7 @@ ax.legend(loc="upper left");
 # :math:`\ell`. DeepSphere v2 (Defferrard et al. 2020) found that a graph
 # with more neighbours per pixel is more rotation equivariant; we compare
 # the 8-neighbour graph of the estimators with a 20-nearest-neighbour graph
-# (``graph="knn", n_neighbours=20`` with its tuned kernel width; see
+# (``graph="knn", n_neighbors=20`` with its tuned kernel width; see
 # :ref:`sphx_glr_auto_examples_building_blocks_plot_knn_graphs.py`).
 
 
@@ -172,7 +172,7 @@ def concentration(energy):
     return np.array([energy[group_of == ell, ell].mean() for ell in degrees])
 
 
-knn_energy = energy_per_degree(graph_spectrum(graph="knn", n_neighbours=20)[1])
+knn_energy = energy_per_degree(graph_spectrum(graph="knn", n_neighbors=20)[1])
 
 fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
 ax.plot(degrees, concentration(energy), "o-", label="8 neighbours (HEALPix)")
@@ -187,7 +187,7 @@ on_degree = concentration(energy)
 on_degree_knn = concentration(knn_energy)
 good = degrees[np.cumprod(on_degree > 0.9).astype(bool)]
 good_knn = degrees[np.cumprod(on_degree_knn > 0.99).astype(bool)]
-knn_edges = healpix_weights(nside, graph="knn", n_neighbours=20).nnz
+knn_edges = healpix_weights(nside, graph="knn", n_neighbors=20).nnz
 print(f"8 neighbours: more than 90 % of the energy on the right degree up to "
       f"l = {good.max() if good.size else 'none'}; lowest over l <= {degrees[-1]}: "
       f"{on_degree.min():.1%}")

@@ -15,7 +15,7 @@ patches, with the same widths, epochs and folds.
 # A patch as an image
 # -------------------
 #
-# :func:`~skdeepsphere.datasets.make_convergence_maps` with ``order=2``
+# :func:`~skdeepsphere.datasets.make_convergence_maps` with ``patch_nside=2`` (the paper's order 2)
 # returns the 48 patches of every map (``16 × 16`` pixels each at
 # ``nside = 32``) with their RING pixel indices.
 # :func:`~skdeepsphere.nn.nested_patch_grid` gives the image position of
@@ -36,7 +36,7 @@ from skdeepsphere.nn import nested_patch_grid
 from skdeepsphere.plotting import color_limits, gnomview
 
 nside, order, n_maps = 32, 2, 16
-X, y, pixels = make_convergence_maps(n_maps, nside, order=order, random_state=0)
+X, y, pixels = make_convergence_maps(n_maps, nside, patch_nside=order, random_state=0)
 n_patches = len(pixels)
 groups = np.repeat(np.arange(n_maps), n_patches)
 print(f"{X.shape[0]} patches of {X.shape[1]} pixels from {n_maps} maps")

@@ -77,7 +77,7 @@ print(f"S_8 = {s8[0]:.3f} and {s8[1]:.3f}; class 1 / class 0 power at ell = 2-10
 # histogram (histograms of the map smoothed at 0, 1 and 2 pixel widths) is
 # the strongest classical baseline of this package; the paper had none.
 
-X, y, pixels = make_convergence_maps(n_maps, nside, order=order, spectra=spectra,
+X, y, pixels = make_convergence_maps(n_maps, nside, patch_nside=order, spectra=spectra,
                                      random_state=0)
 groups = np.repeat(np.arange(n_maps), len(pixels))
 network = dict(nside=nside, pixels=pixels[0], channels=(16, 32, 64), cheb_order=5,

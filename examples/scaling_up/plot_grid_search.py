@@ -167,5 +167,5 @@ print(f"a fit of the network takes "
 # The refitted best model is ``search.best_estimator_``, ready for
 # ``predict``. Larger searches follow the same pattern: add parameters to
 # the grids (``model__channels``, ``model__architecture``,
-# ``model__n_neighbours``...) or use
+# ``model__n_neighbors``...) or use
 # :class:`~sklearn.model_selection.RandomizedSearchCV`.
