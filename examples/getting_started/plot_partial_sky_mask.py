@@ -58,8 +58,8 @@ X_masked = X_full[:, pixels]
 sky = np.full(hp.nside2npix(nside), hp.UNSEEN)
 sky[pixels] = X_masked[0]
 fig = plt.figure(figsize=(10, 3.6))
-mollview(fraction, fig=fig, sub=(1, 2, 1), vmin=0, vmax=1, cmap="gray",
-         unit="observed fraction of the pixel", title=f"WMAP mask at nside {nside}")
+mollview(mask.astype(float), fig=fig, sub=(1, 2, 1), vmin=0, vmax=1, cmap="gray",
+         unit="1: observed, 0: masked", title=f"WMAP mask at nside {nside}")
 vmin, vmax = color_limits(X_masked)
 mollview(sky, fig=fig, sub=(1, 2, 2), vmin=vmin, vmax=vmax, cmap="magma",
          unit="convergence + noise (signal std)", title=f"a class-{y[0]} map, masked");
