@@ -15,7 +15,7 @@ Prints three tables:
    CNN variant (a dense head: not invariant), and an RBF SVC on the raw
    pixels of the maps (the non-spherical baseline). The last column is the
    invariance error of the fitted model's probabilities under rotations of
-   the test maps (:func:`skdeepsphere.rotation.rotation_equivariance_error`).
+   the test maps (:func:`skdeepsphere.rotation.empirical_equivariance_error`).
 2. Equivariance error of a random ChebConv (K = 5, HEALPix 8-neighbour
    graph) on band-limited random maps at two resolutions, next to the
    interpolation floor (rotate and rotate back) and a pixel shuffle.
@@ -44,7 +44,7 @@ from skdeepsphere.datasets import make_spherical_digits  # noqa: E402
 from skdeepsphere.graph import healpix_laplacian  # noqa: E402
 from skdeepsphere.nn import ChebConv, RandomBatchRotation  # noqa: E402
 from skdeepsphere.rotation import (  # noqa: E402
-    rotation_equivariance_error,
+    empirical_equivariance_error,
     rotation_roundtrip_error,
 )
 from skdeepsphere.synthesis import random_smooth_maps  # noqa: E402
@@ -91,7 +91,7 @@ def accuracy_table(nside, epochs, n_train):
         model.fit(X_train, y_train)
         seconds = time.perf_counter() - start
         accuracy = model.score(X_test, y_test)
-        invariance = rotation_equivariance_error(model, X_test[:100], n_rotations=4,
+        invariance = empirical_equivariance_error(model, X_test[:100], n_rotations=4,
                                                  random_state=0)
         train = {"R": "rotated", "N": "unrotated", "N+aug": "unrotated + augment_rotation"}
         print(f"| {name} | {train[protocol]} | rotated | {accuracy:.3f} | {invariance:.3f} "
@@ -109,10 +109,10 @@ def equivariance_table(nsides, lmaxes):
             maps = random_smooth_maps(8, nside, lmax=lmax_value, nest=True, random_state=0)
             torch.manual_seed(0)
             conv = ChebConv(1, 8, healpix_laplacian(nside), cheb_order=5, bias=False)
-            chebconv = rotation_equivariance_error(conv, maps, n_rotations=8, random_state=0)
+            chebconv = empirical_equivariance_error(conv, maps, n_rotations=8, random_state=0)
             floor = rotation_roundtrip_error(maps, n_rotations=8, nest=True, random_state=0)
             shuffle = np.random.default_rng(0).permutation(maps.shape[1])
-            shuffled = rotation_equivariance_error(lambda x: x[..., shuffle], maps,
+            shuffled = empirical_equivariance_error(lambda x: x[..., shuffle], maps,
                                                    n_rotations=8, random_state=0)
             print(f"| {nside} | {lmax_value} | {chebconv:.4f} | {floor:.4f} | {shuffled:.3f} |",
                   flush=True)

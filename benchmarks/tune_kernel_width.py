@@ -7,7 +7,7 @@ For each ``nside`` and ``k``, the weights of the symmetrised k-nearest-
 neighbour graph are :math:`\\exp(-d^2 / 4t)` on the chord distances ``d``
 between pixel centres, and ``t`` is chosen to minimise the mean over degrees
 ``ell`` (``--n-ells`` values evenly spaced in [1, 2 nside]) of
-``skdeepsphere.graph.equivariance_error`` of the normalised Laplacian: how
+``skdeepsphere.graph.harmonic_equivariance_error`` of the normalised Laplacian: how
 far the Laplacian's action on the sampled spherical harmonics of degree
 ``ell`` is from a multiple of them. The minimisation is
 ``scipy.optimize.minimize_scalar`` (bounded) over ``log t`` within a factor
@@ -81,7 +81,7 @@ def write_table(table, args):
         f"(--nside {' '.join(map(str, args.nside))} --k {' '.join(map(str, args.k))} "
         f"--n-ells {args.n_ells}):",
         "t minimises the mean over ell in [1, 2 nside] of",
-        "skdeepsphere.graph.equivariance_error of the normalised Laplacian.",
+        "skdeepsphere.graph.harmonic_equivariance_error of the normalised Laplacian.",
         "Do not edit by hand.",
         '"""',
         "",

@@ -128,5 +128,5 @@ fig.tight_layout()
 # :ref:`sphx_glr_auto_examples_plot_partial_sky_noise.py`). The refitted best
 # model is ``search.best_estimator_``, ready for ``predict``.
 # Larger searches follow the same pattern: add parameters to the grids
-# (``model__channels``, ``model__architecture``, ``model__n_neighbours``...)
+# (``model__channels``, ``model__architecture``, ``model__n_neighbors``...)
 # or use :class:`~sklearn.model_selection.RandomizedSearchCV`.

@@ -11,7 +11,7 @@ roughly, and that a k-nearest-neighbour graph on the pixel centres, with
 Gaussian weights :math:`\\exp(-d^2 / 4t)` whose width :math:`t` is tuned per
 ``nside`` and k, does much better, at the price of k edges per pixel instead
 of 8. This example measures that trade-off with
-:func:`skdeepsphere.graph.equivariance_error` on the graphs the estimators
+:func:`skdeepsphere.graph.harmonic_equivariance_error` on the graphs the estimators
 build with ``graph="neighbours"`` (the default) and ``graph="knn"``.
 """
 
@@ -19,7 +19,7 @@ build with ``graph="neighbours"`` (the default) and ``graph="knn"``.
 # The equivariance error per degree
 # ---------------------------------
 #
-# For each degree :math:`\ell`, :func:`~skdeepsphere.graph.equivariance_error`
+# For each degree :math:`\ell`, :func:`~skdeepsphere.graph.harmonic_equivariance_error`
 # samples the :math:`2\ell + 1` spherical harmonics of that degree at the
 # pixel centres (an orthonormal basis :math:`Q_\ell`) and measures how far
 # :math:`L Q_\ell` is from the best multiple :math:`c\, Q_\ell`, relative to
@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from skdeepsphere.graph import (
-    equivariance_error,
+    harmonic_equivariance_error,
     healpix_weights,
     knn_kernel_width,
     normalized_laplacian,
@@ -44,16 +44,16 @@ nside = 32
 ells = np.unique(np.concatenate([np.arange(1, 11), np.arange(12, 2 * nside + 1, 4)]))
 graphs = {
     "8 neighbours (v1)": dict(graph="neighbours"),
-    "k = 8": dict(graph="knn", n_neighbours=8),
-    "k = 20": dict(graph="knn", n_neighbours=20),
-    "k = 40": dict(graph="knn", n_neighbours=40),
+    "k = 8": dict(graph="knn", n_neighbors=8),
+    "k = 20": dict(graph="knn", n_neighbors=20),
+    "k = 40": dict(graph="knn", n_neighbors=40),
 }
 errors, edges = {}, {}
 for name, kwargs in graphs.items():
     start = time.perf_counter()
     weights = healpix_weights(nside, **kwargs)
     edges[name] = weights.nnz / weights.shape[0]
-    errors[name] = equivariance_error(normalized_laplacian(weights), ells)
+    errors[name] = harmonic_equivariance_error(normalized_laplacian(weights), ells)
     print(f"{name:18s} {edges[name]:5.1f} edges per pixel, "
           f"{time.perf_counter() - start:4.1f} s")
 
@@ -100,8 +100,8 @@ factors = np.geomspace(0.25, 4, 9)
 few_ells = [2, 10, 30]
 tuned = knn_kernel_width(nside, 20)
 sweep = np.array([
-    equivariance_error(normalized_laplacian(healpix_weights(
-        nside, graph="knn", n_neighbours=20, kernel_width=factor * tuned)), few_ells)
+    harmonic_equivariance_error(normalized_laplacian(healpix_weights(
+        nside, graph="knn", n_neighbors=20, kernel_width=factor * tuned)), few_ells)
     for factor in factors
 ])
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -126,7 +126,7 @@ fig.tight_layout()
 #
 #     from skdeepsphere import SphericalCNNClassifier
 #
-#     clf = SphericalCNNClassifier(graph="knn", n_neighbours=20)
+#     clf = SphericalCNNClassifier(graph="knn", n_neighbors=20)
 #
 # Conclusion
 # ----------

@@ -157,7 +157,7 @@ ax.legend(loc="upper left")
 # :math:`\ell`. DeepSphere v2 (Defferrard et al. 2020) found that a graph
 # with more neighbours per pixel is more rotation equivariant; we compare
 # the 8-neighbour graph of the estimators with a 20-nearest-neighbour graph
-# (``graph="knn", n_neighbours=20`` with its tuned kernel width; see
+# (``graph="knn", n_neighbors=20`` with its tuned kernel width; see
 # :ref:`sphx_glr_auto_examples_plot_knn_graphs.py`).
 
 
@@ -165,7 +165,7 @@ def concentration(energy):
     return np.array([energy[group_of == ell, ell].mean() for ell in degrees])
 
 
-knn_energy = energy_per_degree(graph_spectrum(graph="knn", n_neighbours=20)[1])
+knn_energy = energy_per_degree(graph_spectrum(graph="knn", n_neighbors=20)[1])
 
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 ax.plot(degrees, concentration(energy), "o-", label="8 neighbours (HEALPix)")

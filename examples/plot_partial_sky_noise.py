@@ -19,7 +19,7 @@ two on a laptop CPU: 16 maps at ``nside = 32`` instead of 30 at ``nside =
 # Maps cut into patches
 # ---------------------
 #
-# With ``order=2``, :func:`~skdeepsphere.datasets.make_convergence_maps`
+# With ``patch_nside=2``, :func:`~skdeepsphere.datasets.make_convergence_maps`
 # cuts every full-sky map into the ``12 × 2² = 48`` NESTED patches of the
 # HEALPix base pixels at resolution 2, each ``16 × 16`` pixels, and returns
 # the patches as samples together with their pixel indices. Patches of one
@@ -44,8 +44,8 @@ from skdeepsphere import (
 from skdeepsphere.datasets import make_convergence_maps
 
 # sphinx_gallery_thumbnail_number = 2
-nside, order, n_maps = 32, 2, 16
-X, y, pixels = make_convergence_maps(n_maps, nside, order=order, random_state=0)
+nside, patch_nside, n_maps = 32, 2, 16
+X, y, pixels = make_convergence_maps(n_maps, nside, patch_nside=patch_nside, random_state=0)
 n_patches = len(pixels)
 groups = np.repeat(np.arange(n_maps), n_patches)
 print(f"{X.shape[0]} patches of {X.shape[1]} pixels from {n_maps} maps")
@@ -69,8 +69,8 @@ patch = 21  # the patch shown with noise
 
 
 def outline(patch, **style):
-    """Draw the border of a patch: the HEALPix pixel ``patch`` at nside=order."""
-    theta, phi = hp.vec2ang(hp.boundaries(order, patch, step=8, nest=True).T)
+    """Draw the border of a patch: the HEALPix pixel ``patch`` at nside=patch_nside."""
+    theta, phi = hp.vec2ang(hp.boundaries(patch_nside, patch, step=8, nest=True).T)
     hp.projplot(np.append(theta, theta[0]), np.append(phi, phi[0]), **style)
 
 
@@ -80,7 +80,7 @@ hp.mollview(sky, fig=fig.number, sub=(1, 2, 1), cmap="magma", min=-2.5, max=2.5,
 for other in range(n_patches):
     outline(other, color="w", lw=0.5)
 outline(patch, color="c", lw=2)
-centre = hp.pix2ang(order, patch, nest=True, lonlat=True)
+centre = hp.pix2ang(patch_nside, patch, nest=True, lonlat=True)
 for i, level in enumerate([0.0] + noise_levels):
     noisy = np.full(hp.nside2npix(nside), hp.UNSEEN)
     noisy[pixels[patch]] = X[patch] + level * noise[patch]
@@ -96,7 +96,7 @@ for i, level in enumerate([0.0] + noise_levels):
 #
 # The three networks share their convolution widths and training budget.
 # They are told the geometry once: ``pixels=pixels[0]`` (with ``nside``) is
-# the pixel set of one patch, and since all patches of an order have the same
+# the pixel set of one patch, and since all patches of one patch_nside have the same
 # nested layout, its graph stands for all of them.
 #
 # * **DeepSphere FCN** ends in a global average, invariant to where
@@ -168,7 +168,7 @@ for name, (colour, style) in styles.items():
 ax.axhline(0.5, color="0.5", lw=1, ls=":")
 ax.set(xlabel="noise level (std of the noise / std of the signal)",
        ylabel="test accuracy", ylim=(0.4, 1.02), xticks=noise_levels,
-       title=f"Patches of order {order} (nside {nside}), 3-fold CV")
+       title=f"Patches at patch_nside={patch_nside} (nside {nside}), 3-fold CV")
 ax.legend(fontsize="small")
 
 # %%

@@ -35,7 +35,7 @@ from skdeepsphere import SphericalCNNClassifier
 from skdeepsphere.datasets import make_spherical_digits
 from skdeepsphere.graph import healpix_laplacian
 from skdeepsphere.nn import ChebConv
-from skdeepsphere.rotation import rotation_equivariance_error, rotation_roundtrip_error
+from skdeepsphere.rotation import empirical_equivariance_error, rotation_roundtrip_error
 from skdeepsphere.synthesis import random_smooth_maps
 
 nside = 8
@@ -122,7 +122,7 @@ fig.tight_layout()
 # How equivariant is a graph convolution?
 # ---------------------------------------
 #
-# :func:`~skdeepsphere.rotation.rotation_equivariance_error` compares
+# :func:`~skdeepsphere.rotation.empirical_equivariance_error` compares
 # filtering a rotated map with rotating the filtered map,
 # :math:`\|f(Rx) - R f(x)\| / \|f(x)\|`, on smooth random maps (band
 # limited to :math:`\ell \le 8`). Rotations interpolate between pixels, so
@@ -136,9 +136,9 @@ for resolution in (8, 16, 32):
     torch.manual_seed(0)
     conv = ChebConv(1, 4, healpix_laplacian(resolution), cheb_order=5, bias=False)
     shuffle = np.random.default_rng(0).permutation(maps.shape[1])
-    rows.append([rotation_equivariance_error(conv, maps, n_rotations=4, random_state=0),
+    rows.append([empirical_equivariance_error(conv, maps, n_rotations=4, random_state=0),
                  rotation_roundtrip_error(maps, n_rotations=4, nest=True, random_state=0),
-                 rotation_equivariance_error(lambda x: x[..., shuffle], maps,
+                 empirical_equivariance_error(lambda x: x[..., shuffle], maps,
                                              n_rotations=4, random_state=0)])
     print(f"nside {resolution:2d}: ChebConv {rows[-1][0]:.3f}, "
           f"interpolation floor {rows[-1][1]:.3f}, pixel shuffle {rows[-1][2]:.2f}")

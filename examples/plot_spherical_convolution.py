@@ -31,7 +31,7 @@ from matplotlib.collections import LineCollection
 from numpy.polynomial import chebyshev
 
 from skdeepsphere.graph import (
-    estimate_lmax,
+    estimate_max_eigenvalue,
     healpix_weights,
     normalized_laplacian,
     rescale_laplacian,
@@ -40,9 +40,9 @@ from skdeepsphere.nn import ChebConv
 
 small = healpix_weights(4).tocoo()
 xyz = np.stack(hp.pix2vec(4, np.arange(hp.nside2npix(4)), nest=True), axis=1)
-n_neighbours = np.bincount(small.row)
+n_neighbors = np.bincount(small.row)
 print(f"{small.shape[0]} vertices, {small.nnz // 2} edges, "
-      f"neighbours per pixel: {np.bincount(n_neighbours)[7:]} (7, 8)")
+      f"neighbours per pixel: {np.bincount(n_neighbors)[7:]} (7, 8)")
 
 
 def orthographic(vectors, lon=30.0, lat=20.0):
@@ -91,8 +91,8 @@ ax.set_axis_off()
 nside = 16
 npix = hp.nside2npix(nside)
 laplacian = normalized_laplacian(healpix_weights(nside))
-lmax = estimate_lmax(laplacian)
-rescaled = rescale_laplacian(laplacian, lmax)
+max_eigenvalue = estimate_max_eigenvalue(laplacian)
+rescaled = rescale_laplacian(laplacian, max_eigenvalue)
 tau = 5.0
 
 
@@ -103,7 +103,7 @@ def response(eigenvalue):
 def heat_filter(cheb_order):
     """A ChebConv whose polynomial interpolates ``response`` on the spectrum."""
     coefficients = chebyshev.chebinterpolate(
-        lambda x: response((x + 1) * lmax / 2), cheb_order - 1)
+        lambda x: response((x + 1) * max_eigenvalue / 2), cheb_order - 1)
     conv = ChebConv(1, 1, rescaled, cheb_order=cheb_order, bias=False)
     with torch.no_grad():
         conv.weight.copy_(torch.tensor(coefficients, dtype=torch.float32).view(-1, 1, 1))
@@ -116,13 +116,13 @@ def apply(conv, nested_map):
         return conv(signal)[0, 0].numpy()
 
 
-eigenvalues = np.linspace(0, lmax, 300)
+eigenvalues = np.linspace(0, max_eigenvalue, 300)
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(eigenvalues, response(eigenvalues), "k", lw=3, alpha=0.3, label="target")
 orders = [3, 5, 10]
 for cheb_order in orders:
     _, coefficients = heat_filter(cheb_order)
-    approx = chebyshev.chebval(2 * eigenvalues / lmax - 1, coefficients)
+    approx = chebyshev.chebval(2 * eigenvalues / max_eigenvalue - 1, coefficients)
     ax.plot(eigenvalues, approx, label=f"K = {cheb_order}")
 ax.set(xlabel=r"eigenvalue $\lambda$ of $L$", ylabel=r"$g(\lambda)$",
        title=r"Chebyshev approximations of $e^{-5\lambda}$")

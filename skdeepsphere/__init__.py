@@ -12,7 +12,7 @@ _LAZY = {
     "PowerSpectrumFeatures": "features",
     "SphericalCNNClassifier": "estimators",
     "SphericalCNNRegressor": "estimators",
-    "rotation_equivariance_error": "rotation",
+    "empirical_equivariance_error": "rotation",
     "save_estimator": "persistence",
     "load_estimator": "persistence",
 }
@@ -22,7 +22,7 @@ __all__ = [
     "PowerSpectrumFeatures",
     "SphericalCNNClassifier",
     "SphericalCNNRegressor",
-    "rotation_equivariance_error",
+    "empirical_equivariance_error",
     "save_estimator",
     "load_estimator",
     "__version__",

@@ -139,10 +139,10 @@ def main(argv=None):
     """Run the comparison, print the table, write CSV and figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nside", type=int, default=32)
-    parser.add_argument("--order", type=int, default=2,
-                        help="patches are the 12 order^2 nested pixels at this order")
+    parser.add_argument("--patch-nside", type=int, default=2,
+                        help="patches are the 12 patch_nside^2 nested pixels of this resolution")
     parser.add_argument("--n-maps", type=int, default=16,
-                        help="full-sky maps (each gives 12 order^2 patches)")
+                        help="full-sky maps (each gives 12 patch_nside^2 patches)")
     parser.add_argument("--noise", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=8)
@@ -150,12 +150,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    X, y, patch_pixels = make_convergence_maps(args.n_maps, args.nside, order=args.order,
-                                               random_state=args.seed)
+    X, y, patch_pixels = make_convergence_maps(
+        args.n_maps, args.nside, patch_nside=args.patch_nside, random_state=args.seed)
     # Patches of one map are correlated: keep them in the same fold.
     groups = np.repeat(np.arange(args.n_maps), len(patch_pixels))
-    print(f"{len(X)} patches of {X.shape[1]} pixels (nside={args.nside}, order "
-          f"{args.order}) from {args.n_maps} maps, {args.folds}-fold grouped CV")
+    print(f"{len(X)} patches of {X.shape[1]} pixels (nside={args.nside}, patch_nside "
+          f"{args.patch_nside}) from {args.n_maps} maps, {args.folds}-fold grouped CV")
     models = make_models(args.nside, patch_pixels[0], max_epochs=args.epochs,
                          random_state=args.seed)
     scores = evaluate_under_noise(models, X, y, groups, args.noise, n_folds=args.folds,

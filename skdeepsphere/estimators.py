@@ -55,12 +55,12 @@ def resolve_device(device):
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_hierarchy(nside, pixels_bytes, n_levels, graph, n_neighbours, kernel_width):
+def _cached_hierarchy(nside, pixels_bytes, n_levels, graph, n_neighbors, kernel_width):
     # Grid searches and CV refit on the same geometry many times (and
     # laplacian_hierarchy caches large graphs on disk across processes).
     nested_pixels = None if pixels_bytes is None else np.frombuffer(pixels_bytes, np.int64)
     return laplacian_hierarchy(nside, nested_pixels, n_levels, graph=graph,
-                               n_neighbours=n_neighbours, kernel_width=kernel_width)
+                               n_neighbors=n_neighbors, kernel_width=kernel_width)
 
 
 def _require_y(estimator, y):
@@ -114,6 +114,9 @@ class _SphericalCNNBase(BaseEstimator):
         "nside": [Interval(Integral, 1, None, closed="left"), None],
         "pixels": ["array-like", None],
         "nest": ["boolean"],
+        "graph": [StrOptions({"neighbours", "knn"})],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "kernel_width": [Interval(Real, 0, None, closed="neither"), None],
         "architecture": [StrOptions({"fcn", "cnn", "2dcnn"})],
         "channels": [tuple, list],
         "cheb_order": [Interval(Integral, 1, None, closed="left")],
@@ -122,25 +125,22 @@ class _SphericalCNNBase(BaseEstimator):
         "statistics": [StrOptions({"mean", "mean_var"})],
         "batch_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "n_neighbours": [Interval(Integral, 1, None, closed="left"), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_decay": [Interval(Real, 0, 1, closed="right"), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "augment_noise": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
+        "augment_noise": [Interval(Real, 0, None, closed="left")],
+        "augment_rotation": ["boolean"],
+        "checkpoint": [str, os.PathLike, None],
+        "resume": ["boolean"],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "augment_rotation": ["boolean"],
-        "graph": [StrOptions({"neighbours", "knn"})],
-        "kernel_width": [Interval(Real, 0, None, closed="neither"), None],
-        "checkpoint": [str, os.PathLike, None],
-        "resume": ["boolean"],
     }
 
     def __init__(
@@ -149,6 +149,9 @@ class _SphericalCNNBase(BaseEstimator):
         nside=None,
         pixels=None,
         nest=False,
+        graph="neighbours",
+        n_neighbors=None,
+        kernel_width=None,
         architecture="fcn",
         channels=(16, 32, 64, 64),
         cheb_order=5,
@@ -157,29 +160,29 @@ class _SphericalCNNBase(BaseEstimator):
         statistics="mean",
         batch_norm=True,
         dropout=0.0,
-        n_neighbours=None,
         max_epochs=20,
         batch_size=32,
         lr=1e-3,
         lr_decay=None,
         weight_decay=0.0,
-        augment_noise=0.0,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
         callbacks=None,
+        augment_noise=0.0,
+        augment_rotation=False,
+        checkpoint=None,
+        resume=False,
         device="auto",
         random_state=None,
         verbose=0,
-        augment_rotation=False,
-        graph="neighbours",
-        kernel_width=None,
-        checkpoint=None,
-        resume=False,
     ):
         self.nside = nside
         self.pixels = pixels
         self.nest = nest
+        self.graph = graph
+        self.n_neighbors = n_neighbors
+        self.kernel_width = kernel_width
         self.architecture = architecture
         self.channels = channels
         self.cheb_order = cheb_order
@@ -188,25 +191,22 @@ class _SphericalCNNBase(BaseEstimator):
         self.statistics = statistics
         self.batch_norm = batch_norm
         self.dropout = dropout
-        self.n_neighbours = n_neighbours
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.lr_decay = lr_decay
         self.weight_decay = weight_decay
-        self.augment_noise = augment_noise
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks
+        self.augment_noise = augment_noise
+        self.augment_rotation = augment_rotation
+        self.checkpoint = checkpoint
+        self.resume = resume
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
-        self.augment_rotation = augment_rotation
-        self.graph = graph
-        self.kernel_width = kernel_width
-        self.checkpoint = checkpoint
-        self.resume = resume
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -292,7 +292,7 @@ class _SphericalCNNBase(BaseEstimator):
             )
         partial = None if self._full_sky() else self.nested_pixels_.tobytes()
         laplacians, _, parents = _cached_hierarchy(
-            self.nside_, partial, n_levels, self.graph, self.n_neighbours,
+            self.nside_, partial, n_levels, self.graph, self.n_neighbors,
             None if self.kernel_width is None else float(self.kernel_width))
         return DeepSphere(laplacians, parents, self.n_channels_, n_outputs,
                           channels=channels, cheb_order=self.cheb_order,
@@ -396,6 +396,21 @@ _PARAMETERS_DOC = """
     nest : bool, default=False
         Ordering of the maps (and of ``pixels``): NESTED if True, else RING
         as in healpy. Maps are reordered to nested once, internally.
+    graph : {"neighbours", "knn"}, default="neighbours"
+        The pixel graph at every pooling level (see
+        :func:`skdeepsphere.graph.healpix_weights`): ``"neighbours"``, the
+        8 HEALPix neighbours of DeepSphere v1; ``"knn"``, the
+        ``n_neighbors``-nearest-neighbour graph of DeepSphere v2.
+    n_neighbors : int, default=None
+        k of ``graph="knn"`` (``None``: 20). DeepSphere v2 uses 8, 20 or 40:
+        more neighbours, more rotation equivariant and slower.
+        ``graph="neighbours"`` accepts only ``None`` or 8.
+    kernel_width : float, default=None
+        Width :math:`t` of the weights :math:`\\exp(-d^2 / 4t)` (squared
+        chord distance on the unit sphere), used at every level. ``None``:
+        the tuned :func:`skdeepsphere.graph.knn_kernel_width` of each
+        level's nside for ``"knn"``, half the mean squared edge length for
+        ``"neighbours"``.
     architecture : {"fcn", "cnn", "2dcnn"}, default="fcn"
         ``"fcn"``: DeepSphere's fully convolutional network ending in a
         global statistic (rotation invariant); ``"cnn"``: graph convolutions
@@ -421,10 +436,6 @@ _PARAMETERS_DOC = """
         Batch normalisation after each convolution.
     dropout : float, default=0.0
         Dropout before the dense layer.
-    n_neighbours : int, default=None
-        k of ``graph="knn"`` (``None``: 20). DeepSphere v2 uses 8, 20 or 40:
-        more neighbours, more rotation equivariant and slower.
-        ``graph="neighbours"`` accepts only ``None`` or 8.
     max_epochs : int, default=20
         Passes over the training data.
     batch_size : int, default=32
@@ -435,9 +446,6 @@ _PARAMETERS_DOC = """
         0.999 with ``lr=2e-4``).
     weight_decay : float, default=0.0
         L2 penalty of Adam.
-    augment_noise : float, default=0.0
-        Standard deviation, in the units of the maps, of fresh Gaussian
-        noise added to every training batch (DeepSphere's augmentation).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training maps and stop when
         the validation loss has not improved for ``n_iter_no_change``
@@ -446,30 +454,15 @@ _PARAMETERS_DOC = """
     n_iter_no_change : int, default=10
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks (checkpoints, progress bars, schedulers).
-    device : str, default="auto"
-        ``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, batch order and augmentation noise: fits on CPU with
-        the same seed are identical.
-    verbose : int, default=0
-        Print one line of skorch's log per epoch if > 0.
+    augment_noise : float, default=0.0
+        Standard deviation, in the units of the maps, of fresh Gaussian
+        noise added to every training batch (DeepSphere's augmentation).
     augment_rotation : bool, default=False
         Rotate every training map by a fresh uniformly random rotation at
         every epoch (bilinear resampling, see
         :mod:`skdeepsphere.rotation`), to learn rotation invariance from
         maps seen in one orientation. Full sky only (``pixels=None``);
         the rotations are seeded by ``random_state``.
-    graph : {"neighbours", "knn"}, default="neighbours"
-        The pixel graph at every pooling level (see
-        :func:`skdeepsphere.graph.healpix_weights`): ``"neighbours"``, the
-        8 HEALPix neighbours of DeepSphere v1; ``"knn"``, the
-        ``n_neighbours``-nearest-neighbour graph of DeepSphere v2.
-    kernel_width : float, default=None
-        Width :math:`t` of the weights :math:`\\exp(-d^2 / 4t)` (squared
-        chord distance on the unit sphere), used at every level. ``None``:
-        the tuned :func:`skdeepsphere.graph.knn_kernel_width` of each
-        level's nside for ``"knn"``, half the mean squared edge length for
-        ``"neighbours"``.
     checkpoint : str or path-like, default=None
         Folder where, after every epoch, the parameters, optimizer state,
         history and random state are saved (see
@@ -482,6 +475,13 @@ _PARAMETERS_DOC = """
         same ``X`` and ``y`` as the interrupted fit. Without a checkpoint,
         ``fit`` starts from scratch, so a job can always be restarted with
         ``resume=True``.
+    device : str, default="auto"
+        ``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, batch order and augmentation noise: fits on CPU with
+        the same seed are identical.
+    verbose : int, default=0
+        Print one line of skorch's log per epoch if > 0.
 """
 
 _ATTRIBUTES_DOC = """

@@ -18,11 +18,11 @@ the convention of DeepSphere v2 (Defferrard et al. 2020), where
     (i.e. :math:`\exp(-d^2 / 2\rho)` with :math:`\rho` the mean squared
     edge length).
 ``graph="knn"``
-    Each pixel is joined to its ``n_neighbours`` nearest pixel centres
+    Each pixel is joined to its ``n_neighbors`` nearest pixel centres
     (a k-nearest-neighbour graph, symmetrised: an edge is kept if it is
     present in either direction), with :math:`t` taken from a table tuned
     per ``nside`` and ``k`` to minimise the rotation equivariance error
-    (:func:`knn_kernel_width`, :func:`equivariance_error`). DeepSphere v2
+    (:func:`knn_kernel_width`, :func:`harmonic_equivariance_error`). DeepSphere v2
     showed that k = 20 or 40 is much more rotation equivariant than the
     8-neighbour graph.
 
@@ -55,11 +55,11 @@ __all__ = [
     "healpix_weights",
     "knn_kernel_width",
     "normalized_laplacian",
-    "estimate_lmax",
+    "estimate_max_eigenvalue",
     "rescale_laplacian",
     "healpix_laplacian",
     "laplacian_hierarchy",
-    "equivariance_error",
+    "harmonic_equivariance_error",
     "cache_directory",
 ]
 
@@ -77,37 +77,37 @@ def _full_sky(nside, nested_pixels):
     return np.asarray(nested_pixels, dtype=np.int64)
 
 
-def _check_graph(graph, n_neighbours):
+def _check_graph(graph, n_neighbors):
     """Validate ``graph`` and return the number of neighbours it uses."""
     if graph not in GRAPHS:
         raise ValueError(f"graph must be one of {GRAPHS}, got {graph!r}")
     if graph == "neighbours":
-        if n_neighbours not in (None, 8):
+        if n_neighbors not in (None, 8):
             raise ValueError(
                 f"graph='neighbours' is the 8-neighbour HEALPix graph; got "
-                f"n_neighbours={n_neighbours}: use graph='knn' for "
-                f"{n_neighbours} nearest neighbours"
+                f"n_neighbors={n_neighbors}: use graph='knn' for "
+                f"{n_neighbors} nearest neighbours"
             )
         return 8
-    if n_neighbours is None:
+    if n_neighbors is None:
         return DEFAULT_KNN
-    if isinstance(n_neighbours, (bool, np.bool_)) or not isinstance(
-        n_neighbours, (int, np.integer)
+    if isinstance(n_neighbors, (bool, np.bool_)) or not isinstance(
+        n_neighbors, (int, np.integer)
     ):
-        raise TypeError(f"n_neighbours must be an int, got {n_neighbours!r}")
-    if n_neighbours < 1:
-        raise ValueError(f"n_neighbours must be >= 1, got {n_neighbours}")
-    return int(n_neighbours)
+        raise TypeError(f"n_neighbors must be an int, got {n_neighbors!r}")
+    if n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
+    return int(n_neighbors)
 
 
-def knn_kernel_width(nside, n_neighbours):
+def knn_kernel_width(nside, n_neighbors):
     r"""Tuned kernel width :math:`t` of the k-nearest-neighbour graph.
 
     :math:`t` minimises the equivariance error of the graph Laplacian
-    (:func:`equivariance_error`, averaged over degrees
+    (:func:`harmonic_equivariance_error`, averaged over degrees
     :math:`1 \le \ell \le 2\, n_{side}`) for weights
     :math:`\exp(-\|x_i - x_j\|^2 / 4t)` on unit vectors. The table
-    (``skdeepsphere/_kernel_widths.py``) was computed for ``n_neighbours``
+    (``skdeepsphere/_kernel_widths.py``) was computed for ``n_neighbors``
     in 8, 20, 40 and ``nside`` from 4 to 64 by
     ``benchmarks/tune_kernel_width.py``, which minimises that mean error
     over :math:`\log t` with :func:`scipy.optimize.minimize_scalar`.
@@ -120,7 +120,7 @@ def knn_kernel_width(nside, n_neighbours):
       :math:`t\, n_{side}^2` levels off: for k = 20 it is 0.42, 0.38,
       0.34, 0.32 at ``nside`` 8 to 64, and a check at ``nside = 128`` gave
       0.31, so extrapolated widths are within a few percent;
-    - ``n_neighbours`` between tabulated values interpolates
+    - ``n_neighbors`` between tabulated values interpolates
       :math:`t\, n_{side}^2` linearly in k; beyond them it scales
       :math:`t \propto k` (the area covered by k pixels).
 
@@ -128,7 +128,7 @@ def knn_kernel_width(nside, n_neighbours):
     ----------
     nside : int
         Resolution.
-    n_neighbours : int
+    n_neighbors : int
         Number of nearest neighbours k.
 
     Returns
@@ -148,7 +148,7 @@ def knn_kernel_width(nside, n_neighbours):
     True
     """
     nside = check_nside(nside)
-    k = _check_graph("knn", n_neighbours)
+    k = _check_graph("knn", n_neighbors)
 
     def scaled(k_table):
         # t * nside**2 at the nearest tabulated nside
@@ -231,7 +231,7 @@ def _symmetric_knn(squared, cols):
 
 
 def healpix_weights(nside, nested_pixels=None, *, graph="neighbours",
-                    n_neighbours=None, kernel_width=None):
+                    n_neighbors=None, kernel_width=None):
     r"""Weighted adjacency matrix of the HEALPix pixel graph.
 
     :math:`W_{ij} = \exp(-\|x_i - x_j\|^2 / 4t)` on the edges, with
@@ -252,7 +252,7 @@ def healpix_weights(nside, nested_pixels=None, *, graph="neighbours",
         pixel centres (DeepSphere v2), built with
         :class:`scipy.spatial.cKDTree`; an edge present in either direction
         is kept, so pixels have at least k neighbours.
-    n_neighbours : int or None, default=None
+    n_neighbors : int or None, default=None
         k of ``graph="knn"``; ``None`` means 20. ``graph="neighbours"``
         accepts only ``None`` or 8.
     kernel_width : float or None, default=None
@@ -271,12 +271,12 @@ def healpix_weights(nside, nested_pixels=None, *, graph="neighbours",
     >>> W = healpix_weights(4)
     >>> W.shape, int((W > 0).sum(axis=1).min()), int((W > 0).sum(axis=1).max())
     ((192, 192), 7, 8)
-    >>> W = healpix_weights(4, graph="knn", n_neighbours=20)
+    >>> W = healpix_weights(4, graph="knn", n_neighbors=20)
     >>> bool((W != W.T).nnz == 0), int((W > 0).sum(axis=1).min()) >= 20
     (True, True)
     """
     nside = check_nside(nside)
-    k = _check_graph(graph, n_neighbours)
+    k = _check_graph(graph, n_neighbors)
     if kernel_width is not None and not kernel_width > 0:
         raise ValueError(f"kernel_width must be positive, got {kernel_width}")
     pixels = _full_sky(nside, nested_pixels)
@@ -297,7 +297,7 @@ def healpix_weights(nside, nested_pixels=None, *, graph="neighbours",
     else:
         if not k < n:
             raise ValueError(
-                f"n_neighbours must be in [1, {n - 1}] for {n} pixels, got {k}"
+                f"n_neighbors must be in [1, {n - 1}] for {n} pixels, got {k}"
             )
         if kernel_width is None:
             kernel_width = knn_kernel_width(nside, k)
@@ -353,7 +353,7 @@ def normalized_laplacian(weights):
     return (sparse.identity(n, format="csr") - adjacency).tocsr()
 
 
-def estimate_lmax(laplacian, *, margin=1.02):
+def estimate_max_eigenvalue(laplacian, *, margin=1.02):
     """Largest eigenvalue of a Laplacian times a safety ``margin``.
 
     Falls back to 2, the bound of the normalised Laplacian, when the
@@ -368,13 +368,14 @@ def estimate_lmax(laplacian, *, margin=1.02):
 
     Returns
     -------
-    lmax : float
+    max_eigenvalue : float
 
     Examples
     --------
-    >>> from skdeepsphere.graph import healpix_weights, normalized_laplacian, estimate_lmax
-    >>> lmax = estimate_lmax(normalized_laplacian(healpix_weights(4)))
-    >>> 1.0 < lmax <= 2.04
+    >>> from skdeepsphere.graph import (healpix_weights, normalized_laplacian,
+    ...                                 estimate_max_eigenvalue)
+    >>> max_eigenvalue = estimate_max_eigenvalue(normalized_laplacian(healpix_weights(4)))
+    >>> 1.0 < max_eigenvalue <= 2.04
     True
     """
     n = laplacian.shape[0]
@@ -394,13 +395,13 @@ def estimate_lmax(laplacian, *, margin=1.02):
     return float(min(value * margin, 2.0 * margin)) if value > 0 else 2.0
 
 
-def rescale_laplacian(laplacian, lmax=2.0):
+def rescale_laplacian(laplacian, max_eigenvalue=2.0):
     """Rescale a Laplacian to :math:`2 L / \\lambda_{max} - I`.
 
     Parameters
     ----------
     laplacian : scipy.sparse matrix of shape (n, n)
-    lmax : float, default=2.0
+    max_eigenvalue : float, default=2.0
         Upper bound of the spectrum.
 
     Returns
@@ -417,12 +418,12 @@ def rescale_laplacian(laplacian, lmax=2.0):
     True
     """
     n = laplacian.shape[0]
-    rescaled = (2.0 / lmax) * laplacian - sparse.identity(n, format="csr")
+    rescaled = (2.0 / max_eigenvalue) * laplacian - sparse.identity(n, format="csr")
     return rescaled.tocsr().astype(np.float32)
 
 
 def healpix_laplacian(nside, nested_pixels=None, *, graph="neighbours",
-                      n_neighbours=None, kernel_width=None, lmax="estimate"):
+                      n_neighbors=None, kernel_width=None, max_eigenvalue="estimate"):
     """Rescaled Laplacian of the HEALPix graph, ready for Chebyshev filters.
 
     Parameters
@@ -433,12 +434,12 @@ def healpix_laplacian(nside, nested_pixels=None, *, graph="neighbours",
         Sorted nested indices of a partial sky, ``None`` for the full sphere.
     graph : {"neighbours", "knn"}, default="neighbours"
         See :func:`healpix_weights`.
-    n_neighbours : int or None, default=None
+    n_neighbors : int or None, default=None
         See :func:`healpix_weights`.
     kernel_width : float or None, default=None
         See :func:`healpix_weights`.
-    lmax : "estimate" or float, default="estimate"
-        ``"estimate"`` uses :func:`estimate_lmax`; a number (e.g. the bound
+    max_eigenvalue : "estimate" or float, default="estimate"
+        ``"estimate"`` uses :func:`estimate_max_eigenvalue`; a number (e.g. the bound
         2) is used as is.
 
     Returns
@@ -450,26 +451,27 @@ def healpix_laplacian(nside, nested_pixels=None, *, graph="neighbours",
     >>> from skdeepsphere.graph import healpix_laplacian
     >>> healpix_laplacian(8).shape
     (768, 768)
-    >>> L = healpix_laplacian(8, graph="knn", n_neighbours=40)
+    >>> L = healpix_laplacian(8, graph="knn", n_neighbors=40)
     >>> int(L.getnnz(axis=1).min())  # the diagonal and at least 40 neighbours
     41
     """
-    if isinstance(lmax, str) and lmax != "estimate":
-        raise ValueError(f"lmax must be 'estimate' or a number, got {lmax!r}")
+    if isinstance(max_eigenvalue, str) and max_eigenvalue != "estimate":
+        raise ValueError(f"max_eigenvalue must be 'estimate' or a number, got {max_eigenvalue!r}")
     adjacency = _normalize_adjacency(healpix_weights(
-        nside, nested_pixels, graph=graph, n_neighbours=n_neighbours,
+        nside, nested_pixels, graph=graph, n_neighbors=n_neighbors,
         kernel_width=kernel_width))
     n = adjacency.shape[0]
-    # The same as rescale_laplacian(normalized_laplacian(W), lmax), without
-    # holding W, L and 2 L / lmax - I in memory at once.
-    if isinstance(lmax, str):
-        lmax = estimate_lmax(LinearOperator(
+    # The same as rescale_laplacian(normalized_laplacian(W), max_eigenvalue), without
+    # holding W, L and 2 L / max_eigenvalue - I in memory at once.
+    if isinstance(max_eigenvalue, str):
+        max_eigenvalue = estimate_max_eigenvalue(LinearOperator(
             (n, n), matvec=lambda x: x - adjacency @ x, dtype=np.float64))
-    adjacency.data *= -2.0 / lmax
+    adjacency.data *= -2.0 / max_eigenvalue
     adjacency = sparse.csr_matrix(  # float32, sharing the index arrays
         (adjacency.data.astype(np.float32), adjacency.indices, adjacency.indptr),
         shape=(n, n))
-    diagonal = sparse.identity(n, dtype=np.float32, format="csr") * np.float32(2.0 / lmax - 1)
+    diagonal = (sparse.identity(n, dtype=np.float32, format="csr")
+                * np.float32(2.0 / max_eigenvalue - 1))
     return (adjacency + diagonal).tocsr()
 
 
@@ -539,14 +541,14 @@ def _laplacian(nside, nested_pixels, **kwargs):
 
 
 def laplacian_hierarchy(nside, nested_pixels, n_levels, *, graph="neighbours",
-                        n_neighbours=None, kernel_width=None, lmax="estimate"):
+                        n_neighbors=None, kernel_width=None, max_eigenvalue="estimate"):
     """Rescaled Laplacians at ``nside``, ``nside / 2``, ... (``n_levels + 1``).
 
     Each level gets its own graph on its own pixels: for ``graph="knn"``
     the tuned kernel width of its ``nside``
     (:func:`knn_kernel_width`), and k reduced to ``n_pixels - 1`` (every
     pixel joined to every other) at coarse levels with fewer pixels than
-    ``n_neighbours + 1``. Levels with at least 49 152 pixels are cached on
+    ``n_neighbors + 1``. Levels with at least 49 152 pixels are cached on
     disk (:func:`cache_directory`).
 
     Parameters
@@ -557,12 +559,12 @@ def laplacian_hierarchy(nside, nested_pixels, n_levels, *, graph="neighbours",
         Sorted nested pixels at the finest level, ``None`` for a full sky.
     n_levels : int
         Number of poolings by 4; ``nside / 2**n_levels`` must be >= 1.
-    graph, n_neighbours : see :func:`healpix_weights`
+    graph, n_neighbors : see :func:`healpix_weights`
     kernel_width : float or None, default=None
         See :func:`healpix_weights`. A number is used at every level
         (it is a squared distance: the tuned default, which shrinks as
         :math:`n_{side}^{-2}`, is usually what you want).
-    lmax : "estimate" or float, default="estimate"
+    max_eigenvalue : "estimate" or float, default="estimate"
         See :func:`healpix_laplacian`.
 
     Returns
@@ -585,7 +587,7 @@ def laplacian_hierarchy(nside, nested_pixels, n_levels, *, graph="neighbours",
     [192, 48, 12]
     """
     nside = check_nside(nside)
-    k = _check_graph(graph, n_neighbours)
+    k = _check_graph(graph, n_neighbors)
     if nside >> n_levels < 1:
         raise ValueError(
             f"cannot pool {n_levels} times from nside={nside}: "
@@ -595,11 +597,11 @@ def laplacian_hierarchy(nside, nested_pixels, n_levels, *, graph="neighbours",
     laplacians = []
     for level, pixels in enumerate(pixel_sets):
         level_nside = nside >> level
-        kwargs = dict(graph=graph, kernel_width=kernel_width, lmax=lmax)
+        kwargs = dict(graph=graph, kernel_width=kernel_width, max_eigenvalue=max_eigenvalue)
         if graph == "knn" and len(pixels) < 2:
             kwargs["graph"] = "neighbours"  # a lone pixel: no edge either way
         elif graph == "knn":
-            kwargs["n_neighbours"] = max(1, min(k, len(pixels) - 1))
+            kwargs["n_neighbors"] = max(1, min(k, len(pixels) - 1))
             if kernel_width is None:
                 # The width tuned for the k asked for, not the reduced one.
                 kwargs["kernel_width"] = knn_kernel_width(level_nside, k)
@@ -629,7 +631,7 @@ def _harmonic_basis(nside, ell, nested_pixels):
     return basis
 
 
-def equivariance_error(laplacian, ells, *, nside=None, nested_pixels=None):
+def harmonic_equivariance_error(laplacian, ells, *, nside=None, nested_pixels=None):
     r"""Per-degree rotation equivariance error of a graph Laplacian.
 
     An operator commutes with all rotations iff it acts on each
@@ -655,7 +657,7 @@ def equivariance_error(laplacian, ells, *, nside=None, nested_pixels=None):
     equivariant Laplacian. Since any polynomial filter :math:`g(L)` is
     built from :math:`L`, it is the equivariance error of the graph
     convolutions' building block; no map is rotated (compare
-    :func:`skdeepsphere.rotation.rotation_equivariance_error`, which rotates
+    :func:`skdeepsphere.rotation.empirical_equivariance_error`, which rotates
     maps by interpolation).
 
     Parameters
@@ -681,10 +683,11 @@ def equivariance_error(laplacian, ells, *, nside=None, nested_pixels=None):
 
     Examples
     --------
-    >>> from skdeepsphere.graph import equivariance_error, healpix_weights, normalized_laplacian
+    >>> from skdeepsphere.graph import (harmonic_equivariance_error, healpix_weights,
+    ...                                 normalized_laplacian)
     >>> L8 = normalized_laplacian(healpix_weights(16))
-    >>> L40 = normalized_laplacian(healpix_weights(16, graph="knn", n_neighbours=40))
-    >>> bool(equivariance_error(L40, [5])[0] < equivariance_error(L8, [5])[0])
+    >>> L40 = normalized_laplacian(healpix_weights(16, graph="knn", n_neighbors=40))
+    >>> bool(harmonic_equivariance_error(L40, [5])[0] < harmonic_equivariance_error(L8, [5])[0])
     True
     """
     n = laplacian.shape[0]

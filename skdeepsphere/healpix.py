@@ -258,26 +258,26 @@ def parent_hierarchy(nested_pixels, n_levels):
     return pixel_sets, parents
 
 
-def patch_pixels(nside, order, nest=False):
-    """Pixels of the ``12 * order**2`` nested square patches of the sphere.
+def patch_pixels(nside, patch_nside, nest=False):
+    """Pixels of the ``12 * patch_nside**2`` nested square patches of the sphere.
 
-    Patch ``i`` is the HEALPix pixel ``i`` at resolution ``order``; its
+    Patch ``i`` is the HEALPix pixel ``i`` at resolution ``patch_nside``; its
     pixels at resolution ``nside`` are the nested indices
-    ``i * (nside // order)**2`` to ``(i + 1) * (nside // order)**2 - 1``.
-    DeepSphere's partial-sky experiments use ``order`` 1, 2 and 4.
+    ``i * (nside // patch_nside)**2`` to ``(i + 1) * (nside // patch_nside)**2 - 1``.
+    DeepSphere's partial-sky experiments use ``patch_nside`` 1, 2 and 4.
 
     Parameters
     ----------
     nside : int
         Resolution of the maps.
-    order : int
+    patch_nside : int
         Resolution of the patches, a power of 2 not larger than ``nside``.
     nest : bool, default=False
         Return indices in the NESTED ordering (else RING).
 
     Returns
     -------
-    pixels : ndarray of int, shape (12 * order**2, (nside // order)**2)
+    pixels : ndarray of int, shape (12 * patch_nside**2, (nside // patch_nside)**2)
         Row ``i`` holds the pixels of patch ``i``, in nested order within the
         patch (converted to RING indices if ``nest=False``).
 
@@ -289,10 +289,10 @@ def patch_pixels(nside, order, nest=False):
     """
     nside = check_nside(nside)
     nest = _check_nest(nest)
-    order = check_nside(order)
-    if order > nside:
-        raise ValueError(f"order={order} must not exceed nside={nside}")
-    n_patches = 12 * order**2
+    patch_nside = check_nside(patch_nside)
+    if patch_nside > nside:
+        raise ValueError(f"patch_nside={patch_nside} must not exceed nside={nside}")
+    n_patches = 12 * patch_nside**2
     pixels = np.arange(hp.nside2npix(nside), dtype=np.int64).reshape(n_patches, -1)
     if not nest:
         pixels = hp.nest2ring(nside, pixels).astype(np.int64)

@@ -13,10 +13,10 @@ A map-to-map operator :math:`f` is equivariant if :math:`f(R x) = R f(x)`
 and a map-to-label one invariant if :math:`f(R x) = f(x)`. Spherical
 convolutions are; DeepSphere's graph convolutions are only approximately
 (Perraudin et al. 2019, Defferrard et al. 2020), and
-:func:`rotation_equivariance_error` measures how far.
+:func:`empirical_equivariance_error` measures how far.
 
 This module needs numpy, scipy and healpy only; torch is imported only to
-run a torch module given to :func:`rotation_equivariance_error`. The
+run a torch module given to :func:`empirical_equivariance_error`. The
 training-time augmentation of the estimators (``augment_rotation=True``) is
 :class:`skdeepsphere.nn.RandomBatchRotation`; smooth test maps come from
 :func:`skdeepsphere.synthesis.random_smooth_maps`.
@@ -36,7 +36,7 @@ __all__ = [
     "rotation_resampling",
     "rotate_maps",
     "rotation_roundtrip_error",
-    "rotation_equivariance_error",
+    "empirical_equivariance_error",
 ]
 
 
@@ -207,7 +207,7 @@ def rotation_roundtrip_error(maps, *, n_rotations=10, nest=False, random_state=N
 
     :math:`\\|R^{-1}(R x) - x\\| / \\|x\\|`, averaged over maps and random
     rotations: the floor that interpolation puts under
-    :func:`rotation_equivariance_error` (two interpolations, as there).
+    :func:`empirical_equivariance_error` (two interpolations, as there).
 
     Parameters
     ----------
@@ -263,7 +263,7 @@ def _torch_module_function(module):
     return function
 
 
-def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nest=None,
+def empirical_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nest=None,
                                 random_state=None):
     """Relative rotation equivariance (or invariance) error of a model.
 
@@ -317,11 +317,11 @@ def rotation_equivariance_error(layer_or_estimator, maps, *, n_rotations=10, nes
     Examples
     --------
     >>> import numpy as np
-    >>> from skdeepsphere.rotation import rotation_equivariance_error
+    >>> from skdeepsphere.rotation import empirical_equivariance_error
     >>> from skdeepsphere.synthesis import random_smooth_maps
     >>> maps = random_smooth_maps(2, 8, nest=True, random_state=0)
     >>> shuffle = np.random.default_rng(0).permutation(768)
-    >>> error = rotation_equivariance_error(lambda x: x[..., shuffle], maps,
+    >>> error = empirical_equivariance_error(lambda x: x[..., shuffle], maps,
     ...                                     n_rotations=2, random_state=0)
     >>> error > 0.5
     True

@@ -55,7 +55,7 @@ def test_convergence_maps_shapes(nside, nest):
 def test_convergence_maps_patches(order, nest):
     nside = 8
     full, y_full = make_convergence_maps(3, nside, nest=nest, random_state=1)
-    X, y, pixels = make_convergence_maps(3, nside, order=order, nest=nest, random_state=1)
+    X, y, pixels = make_convergence_maps(3, nside, patch_nside=order, nest=nest, random_state=1)
     n_patches = 12 * order**2
     assert X.shape == (3 * n_patches, (nside // order) ** 2) and X.dtype == np.float32
     np.testing.assert_array_equal(y, np.repeat(y_full, n_patches))
@@ -168,9 +168,9 @@ def test_unsmoothed_skewness_matches_lognormal_theory(shift):
         ({"noise_level": np.nan}, ValueError, r"'noise_level' .*Got nan"),
         ({"noise_level": "high"}, TypeError, r"'noise_level' .*float .* Got 'high'"),
         ({"smoothing": -0.5}, ValueError, r"'smoothing' .*Got -0.5"),
-        ({"order": 3}, ValueError, r"order must be a power of 2 .*got 3"),
-        ({"order": 16}, ValueError, r"order=16 must not exceed nside=8"),
-        ({"order": 2.0}, TypeError, r"'order' .*int .* Got 2.0"),
+        ({"patch_nside": 3}, ValueError, r"patch_nside must be a power of 2 .*got 3"),
+        ({"patch_nside": 16}, ValueError, r"patch_nside=16 must not exceed nside=8"),
+        ({"patch_nside": 2.0}, TypeError, r"'patch_nside' .*int .* Got 2.0"),
         ({"nest": "yes"}, TypeError, r"'nest' .*must be an instance of 'bool'"),
         ({"shifts": (1.0,)}, ValueError, r"shifts must be two positive numbers, got \(1.0,\)"),
         ({"shifts": (1.0, 0.0)}, ValueError, r"shifts must be two positive .* \(1.0, 0.0\)"),
@@ -184,8 +184,8 @@ def test_convergence_maps_rejects_bad_arguments(kwargs, error, match):
 
 
 def test_order_error_names_order():
-    with pytest.raises(ValueError, match="order"):
-        make_convergence_maps(2, 8, order=3)
+    with pytest.raises(ValueError, match="patch_nside"):
+        make_convergence_maps(2, 8, patch_nside=3)
 
 
 # --- make_convergence_regression ---------------------------------------------
@@ -196,7 +196,7 @@ def test_order_error_names_order():
 def test_regression_shapes(n_channels, order):
     nside = 8
     result = make_convergence_regression(
-        4, nside, n_channels=n_channels, order=order, random_state=0
+        4, nside, n_channels=n_channels, patch_nside=order, random_state=0
     )
     X, y = result[:2]
     n_patches = 1 if order is None else 12 * order**2
@@ -286,7 +286,7 @@ def test_regression_noise_is_relative_to_each_bin():
         ({"sigma_8": -0.8}, ValueError, r"sigma_8 must be positive, got -0.8"),
         ({"shift": 0.0}, ValueError, r"'shift' .*range \(0.0, inf\)\. Got 0.0"),
         ({"noise_level": -1.0}, ValueError, r"'noise_level' .*range \[0.0, inf\)\. Got -1.0"),
-        ({"order": 16}, ValueError, r"order=16 must not exceed nside=8"),
+        ({"patch_nside": 16}, ValueError, r"patch_nside=16 must not exceed nside=8"),
     ],
 )
 def test_regression_rejects_bad_arguments(kwargs, error, match):
@@ -457,9 +457,9 @@ def test_patches_keep_channels_and_nan():
 @pytest.mark.parametrize(
     "maps, order, error, match",
     [
-        (np.zeros(768), 3, ValueError, r"order must be a power of 2 .*got 3"),
-        (np.zeros(768), 16, ValueError, r"order=16 must not exceed nside=8"),
-        (np.zeros(768), 2.0, TypeError, r"'order' .*extract_patches must be an int"),
+        (np.zeros(768), 3, ValueError, r"patch_nside must be a power of 2 .*got 3"),
+        (np.zeros(768), 16, ValueError, r"patch_nside=16 must not exceed nside=8"),
+        (np.zeros(768), 2.0, TypeError, r"'patch_nside' .*extract_patches must be an int"),
         (np.zeros(700), 2, ValueError, r"700 pixels is not a full HEALPix sky"),
         (np.zeros((1, 1, 1, 768)), 2, ValueError, r"got an array of shape \(1, 1, 1, 768\)"),
     ],

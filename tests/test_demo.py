@@ -6,7 +6,7 @@ from skdeepsphere.demo import main
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    scores = main(["--nside", "8", "--order", "1", "--n-maps", "6", "--noise", "0.5", "1",
+    scores = main(["--nside", "8", "--patch-nside", "1", "--n-maps", "6", "--noise", "0.5", "1",
                    "--folds", "2", "--epochs", "1", "--output", str(tmp_path)])
     assert set(scores) == {"DeepSphere FCN", "Histogram + SVM", "PSD + SVM"}
     for per_noise in scores.values():

@@ -342,11 +342,11 @@ def test_knn_graph_parameters(two_classes, monkeypatch):
 
     monkeypatch.setattr(estimators, "laplacian_hierarchy", spy)
     estimators._cached_hierarchy.cache_clear()
-    clf = SphericalCNNClassifier(**{**SMALL, "max_epochs": 1}, graph="knn", n_neighbours=20)
+    clf = SphericalCNNClassifier(**{**SMALL, "max_epochs": 1}, graph="knn", n_neighbors=20)
     assert clf.fit(X[:16], y[:16]).predict(X[:3]).shape == (3,)
-    assert seen == [dict(graph="knn", n_neighbours=20, kernel_width=None)]
+    assert seen == [dict(graph="knn", n_neighbors=20, kernel_width=None)]
     clone(clf).set_params(kernel_width=1e-3).fit(X[:16], y[:16])
-    assert seen[-1] == dict(graph="knn", n_neighbours=20, kernel_width=1e-3)
+    assert seen[-1] == dict(graph="knn", n_neighbors=20, kernel_width=1e-3)
     with pytest.raises(ValueError, match="graph='knn'"):
         clone(clf).set_params(graph="neighbours").fit(X[:10], y[:10])
     with pytest.raises(InvalidParameterError, match="graph"):
@@ -378,7 +378,7 @@ def applied_operator(conv, n_pixels):
 @pytest.mark.parametrize("geometry", [
     dict(),
     dict(nside=NSIDE, pixels="cut"),
-    dict(graph="knn", n_neighbours=8),
+    dict(graph="knn", n_neighbors=8),
 ])
 def test_fitted_network_applies_the_laplacians_of_the_geometry(two_classes, geometry):
     """Every graph convolution of a fitted network applies the Laplacian that
@@ -396,7 +396,7 @@ def test_fitted_network_applies_the_laplacians_of_the_geometry(two_classes, geom
     n_levels = 3
     laplacians, _, parents = laplacian_hierarchy(
         NSIDE, None if pixels is None else clf.nested_pixels_, n_levels,
-        graph=geometry.get("graph", "neighbours"), n_neighbours=geometry.get("n_neighbours"))
+        graph=geometry.get("graph", "neighbours"), n_neighbors=geometry.get("n_neighbors"))
     convs = [m for m in clf.net_.module_.modules() if isinstance(m, ChebConv)]
     levels = [0, 1, 2, 3]  # three blocks, then the FCN head on the coarsest level
     assert len(convs) == len(levels)

@@ -17,7 +17,7 @@ from skdeepsphere.nn import ChebConv, HealpixPool, RandomBatchRotation
 from skdeepsphere.rotation import (
     random_rotations,
     rotate_maps,
-    rotation_equivariance_error,
+    empirical_equivariance_error,
     rotation_resampling,
     rotation_roundtrip_error,
 )
@@ -121,7 +121,7 @@ def chebconv_error(nside, lmax=8):
     maps = random_smooth_maps(4, nside, lmax=lmax, nest=True, random_state=0)
     torch.manual_seed(0)
     conv = ChebConv(1, 4, healpix_laplacian(nside), cheb_order=5, bias=False)
-    return rotation_equivariance_error(conv, maps, n_rotations=3, random_state=0)
+    return empirical_equivariance_error(conv, maps, n_rotations=3, random_state=0)
 
 
 def test_chebconv_is_nearly_equivariant_and_improves_with_nside():
@@ -133,7 +133,7 @@ def test_chebconv_is_nearly_equivariant_and_improves_with_nside():
 def test_pixel_shuffle_is_not_equivariant():
     maps = random_smooth_maps(4, 16, lmax=8, nest=True, random_state=0)
     shuffle = np.random.default_rng(0).permutation(maps.shape[1])
-    error = rotation_equivariance_error(lambda x: x[..., shuffle], maps, n_rotations=3,
+    error = empirical_equivariance_error(lambda x: x[..., shuffle], maps, n_rotations=3,
                                         random_state=0)
     assert error > 0.5
 
@@ -149,7 +149,7 @@ def test_harmonic_filter_is_equivariant_up_to_the_floor():
                           lmax=lmax) for m in x[:, 0]]
         return np.array(out)[:, None]
 
-    error = rotation_equivariance_error(harmonic_filter, maps, n_rotations=3, nest=False,
+    error = empirical_equivariance_error(harmonic_filter, maps, n_rotations=3, nest=False,
                                         random_state=0)
     floor = rotation_roundtrip_error(maps, n_rotations=3, random_state=0)
     assert error < floor
@@ -162,7 +162,7 @@ def test_layer_changing_resolution():
     layer = torch.nn.Sequential(ChebConv(1, 2, laplacians[0], cheb_order=3),
                                 HealpixPool(parents[0], mode="avg"))
     maps = random_smooth_maps(3, 16, lmax=6, nest=True, random_state=0)
-    assert rotation_equivariance_error(layer, maps, n_rotations=2, random_state=0) < 0.15
+    assert empirical_equivariance_error(layer, maps, n_rotations=2, random_state=0) < 0.15
     assert layer.training  # the mode is restored
 
 
@@ -170,23 +170,23 @@ def test_invariance_error_of_estimators():
     maps = random_smooth_maps(20, 8, lmax=8, random_state=0)
     y = np.arange(20) % 2
     constant = DummyClassifier(strategy="prior").fit(maps, y)
-    assert rotation_equivariance_error(constant, maps, n_rotations=2, random_state=0) == 0
+    assert empirical_equivariance_error(constant, maps, n_rotations=2, random_state=0) == 0
     pixelwise = LogisticRegression().fit(maps, y)
-    assert rotation_equivariance_error(pixelwise, maps, n_rotations=2, random_state=0) > 0.1
+    assert empirical_equivariance_error(pixelwise, maps, n_rotations=2, random_state=0) > 0.1
     # no predict_proba: the decision function (not the labels) is compared
     svc = SVC().fit(maps, y)
-    error = rotation_equivariance_error(svc, maps, n_rotations=2, random_state=0)
+    error = empirical_equivariance_error(svc, maps, n_rotations=2, random_state=0)
     assert np.isfinite(error) and error > 0.1
 
 
 def test_equivariance_error_bad_input():
     maps = random_smooth_maps(2, 8, random_state=0)
     with pytest.raises(TypeError, match="torch module, a fitted estimator or a callable"):
-        rotation_equivariance_error("conv", maps)
+        empirical_equivariance_error("conv", maps)
     with pytest.raises(ValueError, match="must return maps of shape"):
-        rotation_equivariance_error(lambda x: x.sum(axis=2), maps)
+        empirical_equivariance_error(lambda x: x.sum(axis=2), maps)
     with pytest.raises(ValueError, match="not a full HEALPix sky"):
-        rotation_equivariance_error(lambda x: x, maps[:, :100])
+        empirical_equivariance_error(lambda x: x, maps[:, :100])
 
 
 def test_random_batch_rotation_matches_rotate_maps():
@@ -206,7 +206,7 @@ def test_top_level_name_without_torch():
     import sys
 
     code = ("import sys, skdeepsphere, skdeepsphere.datasets; "
-            "f = skdeepsphere.rotation_equivariance_error; "
-            "assert f is skdeepsphere.rotation.rotation_equivariance_error; "
+            "f = skdeepsphere.empirical_equivariance_error; "
+            "assert f is skdeepsphere.rotation.empirical_equivariance_error; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

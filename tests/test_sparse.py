@@ -21,7 +21,7 @@ def _laplacians():
         "full4": healpix_laplacian(4),
         "full8": healpix_laplacian(8),
         "partial8": healpix_laplacian(8, partial),
-        "knn20": healpix_laplacian(4, graph="knn", n_neighbours=20),
+        "knn20": healpix_laplacian(4, graph="knn", n_neighbors=20),
     }
 
 

@@ -147,8 +147,8 @@ CASES = [
                  r"the range \[1, inf\)\. Got 0 instead"),
     ("patches: pixel count not 12 nside^2", lambda: extract_patches(MAPS[:, :700], 1),
      ValueError, r"700 pixels is not a full HEALPix sky"),
-    ("patches: order not a power of two", lambda: extract_patches(MAPS, 3),
-     ValueError, r"order.*power of 2.*3"),
+    ("patches: patch_nside not a power of two", lambda: extract_patches(MAPS, 3),
+     ValueError, r"patch_nside.*power of 2.*3"),
     ("patches: NaN", lambda: extract_patches(with_value(MAPS, np.inf), 1),
      ValueError, r"maps contain infinite values"),
 ]

@@ -93,7 +93,7 @@ def replace_in(relative, old, new):
 
 
 # -- n_neighbours -> n_neighbors ---------------------------------------------
-sub_everywhere(r"\bn_neighbours\b", "n_neighbors")
+sub_everywhere(r"(?<![A-Za-z0-9])n_neighbours\b", "n_neighbors")  # also model__n_neighbours
 sub_everywhere(r"--n-neighbours\b", "--n-neighbors")
 
 # -- the two equivariance measures -------------------------------------------

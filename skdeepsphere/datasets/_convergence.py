@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from ..healpix import check_nside
 from ..synthesis import gaussian_map
-from ._patches import check_order, extract_patches
+from ._patches import check_patch_nside, extract_patches
 
 __all__ = ["make_convergence_maps", "make_convergence_regression"]
 
@@ -150,36 +150,36 @@ def _healpy_threads(nside):
 
 
 # Types and ranges of the arguments both generators share; the rules that
-# need several arguments (order <= nside, powers of 2) are checked inside.
+# need several arguments (patch_nside <= nside, powers of 2) are checked inside.
 _COMMON_CONSTRAINTS = {
     "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
     "nside": [Interval(numbers.Integral, 1, None, closed="left")],
     "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
-    "order": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    "patch_nside": [Interval(numbers.Integral, 1, None, closed="left"), None],
     "nest": ["boolean"],
     "smoothing": [Interval(numbers.Real, 0, None, closed="left")],
     "random_state": ["random_state"],
 }
 
 
-def _check_common(n_samples, nside, noise_level, smoothing, order, nest):
+def _check_common(n_samples, nside, noise_level, smoothing, patch_nside, nest):
     nside = check_nside(nside)
     for name, value in (("noise_level", noise_level), ("smoothing", smoothing)):
         if not np.isfinite(value):
             raise ValueError(f"{name} must be finite and >= 0, got {value}")
-    if order is not None:
-        check_order(order, nside)
+    if patch_nside is not None:
+        check_patch_nside(patch_nside, nside)
     return int(n_samples), nside
 
 
-def _finish(maps, targets, nside, order, nest):
+def _finish(maps, targets, nside, patch_nside, nest):
     """Reorder and cut into patches, shared by both generators."""
     if nest:
         # healpy synthesises in RING; the nested maps are a permutation.
         maps = maps[..., hp.nest2ring(nside, np.arange(maps.shape[-1]))]
-    if order is None:
+    if patch_nside is None:
         return maps, targets
-    patches, pixels = extract_patches(maps, order, nest=nest)
+    patches, pixels = extract_patches(maps, patch_nside, nest=nest)
     targets = np.repeat(targets, pixels.shape[0], axis=0)
     return patches, targets, pixels
 
@@ -193,7 +193,7 @@ def make_convergence_maps(
     nside,
     *,
     noise_level=0.0,
-    order=None,
+    patch_nside=None,
     nest=False,
     shifts=(4.0, 0.8),
     smoothing=1.0,
@@ -234,10 +234,10 @@ def make_convergence_maps(
         map, in units of the signal's standard deviation (the signal has
         unit variance in expectation, so this is the noise's standard
         deviation itself). The paper uses levels up to 2.
-    order : int or None, default=None
-        If given, every map is cut into its ``12 * order**2`` nested
+    patch_nside : int or None, default=None
+        If given, every map is cut into its ``12 * patch_nside**2`` nested
         patches with :func:`extract_patches` and the patches are returned as
-        samples, as in the paper (which uses ``order`` 1, 2 and 4).
+        samples, as in the paper (which uses ``patch_nside`` 1, 2 and 4).
     nest : bool, default=False
         Ordering of the returned maps and pixel indices: NESTED if True,
         RING (healpy's default) otherwise.
@@ -250,7 +250,7 @@ def make_convergence_maps(
         :math:`\\lambda_1 / \\lambda_0 = 0.26 / 0.31 \\approx 0.84`; that
         contrast needs the paper's large patches (65,536 pixels). The
         default contrast is for patches of a few hundred pixels: at
-        ``nside=32, order=2`` and 10 maps per class, a linear SVM on
+        ``nside=32, patch_nside=2`` and 10 maps per class, a linear SVM on
         100-bin histograms scores about 98 %, 80 % and 59 % at
         ``noise_level`` 0, 1 and 2, and at ``noise_level=2`` smoothing the
         noisy maps first lifts it to about 73 %: the gain a convolutional
@@ -271,15 +271,15 @@ def make_convergence_maps(
     Returns
     -------
     X : ndarray of float32, shape (n_samples, 12 * nside**2)
-        The maps. With ``order``, shape
-        ``(n_samples * 12 * order**2, (nside // order)**2)`` instead:
-        ``X[i * 12 * order**2 + p]`` is patch ``p`` of map ``i`` (group
+        The maps. With ``patch_nside``, shape
+        ``(n_samples * 12 * patch_nside**2, (nside // patch_nside)**2)`` instead:
+        ``X[i * 12 * patch_nside**2 + p]`` is patch ``p`` of map ``i`` (group
         the rows by ``i`` with ``GroupKFold`` to keep a map's patches
         together).
-    y : ndarray of int64, shape (n_samples,) or (n_samples * 12 * order**2,)
+    y : ndarray of int64, shape (n_samples,) or (n_samples * 12 * patch_nside**2,)
         Class of each map (patch): 0 for (0.31, 0.82), 1 for (0.26, 0.91).
-    pixels : ndarray of int64, shape (12 * order**2, (nside // order)**2)
-        Only returned when ``order`` is given: ``pixels[p]`` are the pixel
+    pixels : ndarray of int64, shape (12 * patch_nside**2, (nside // patch_nside)**2)
+        Only returned when ``patch_nside`` is given: ``pixels[p]`` are the pixel
         indices of patch ``p`` on the sphere, see :func:`extract_patches`.
         Pass ``pixels=pixels[0], nside=nside, nest=nest`` to the
         estimators: the graph of one patch stands for all of them.
@@ -287,8 +287,8 @@ def make_convergence_maps(
     Raises
     ------
     ValueError
-        If ``n_samples < 1``, ``nside`` or ``order`` is not a power of 2,
-        ``order > nside``, ``noise_level`` or ``smoothing`` is negative, or
+        If ``n_samples < 1``, ``nside`` or ``patch_nside`` is not a power of 2,
+        ``patch_nside > nside``, ``noise_level`` or ``smoothing`` is negative, or
         a shift is not positive.
 
     See Also
@@ -317,12 +317,12 @@ def make_convergence_maps(
     >>> X.shape, X.dtype, y.tolist()
     ((4, 768), dtype('float32'), [0, 1, 0, 1])
     >>> X, y, pixels = make_convergence_maps(
-    ...     4, nside=8, order=2, noise_level=1.0, random_state=0)
+    ...     4, nside=8, patch_nside=2, noise_level=1.0, random_state=0)
     >>> X.shape, y.shape, pixels.shape
     ((192, 16), (192,), (48, 16))
     """
     n_samples, nside = _check_common(
-        n_samples, nside, noise_level, smoothing, order, nest
+        n_samples, nside, noise_level, smoothing, patch_nside, nest
     )
     try:
         shifts = tuple(float(shift) for shift in shifts)
@@ -353,7 +353,7 @@ def make_convergence_maps(
             maps[i] = scale * _smooth(kappa, nside, smoothing)
             if noise_level > 0:
                 maps[i] += noise_level * noise_state.standard_normal(npix)
-    return _finish(maps, y, nside, order, nest)
+    return _finish(maps, y, nside, patch_nside, nest)
 
 
 def _uniform_or_fixed(name, value, n_samples, random_state):
@@ -390,7 +390,7 @@ def make_convergence_regression(
     omega_m=(0.2, 0.4),
     sigma_8=(0.6, 1.0),
     noise_level=0.0,
-    order=None,
+    patch_nside=None,
     nest=False,
     shift=2.0,
     smoothing=1.0,
@@ -440,8 +440,8 @@ def make_convergence_regression(
         of that bin's signal standard deviation at the fiducial
         :math:`(\\Omega_m, \\sigma_8) = (0.31, 0.82)`; it does not depend
         on the sample's parameters.
-    order : int or None, default=None
-        If given, every map is cut into its ``12 * order**2`` nested
+    patch_nside : int or None, default=None
+        If given, every map is cut into its ``12 * patch_nside**2`` nested
         patches, as in :func:`make_convergence_maps`.
     nest : bool, default=False
         Ordering of the returned maps and pixel indices: NESTED if True,
@@ -460,14 +460,14 @@ def make_convergence_regression(
     X : ndarray of float32, shape (n_samples, n_channels, 12 * nside**2)
         The maps, in units of the fiducial standard deviation of the
         deepest bin (so that bin has about unit variance at the fiducial
-        parameters). With ``order``, shape
-        ``(n_samples * 12 * order**2, n_channels, (nside // order)**2)``,
+        parameters). With ``patch_nside``, shape
+        ``(n_samples * 12 * patch_nside**2, n_channels, (nside // patch_nside)**2)``,
         rows grouped by sample as in :func:`make_convergence_maps`.
     y : ndarray of float64, shape (n_samples, n_targets)
         The ranged parameters among ``(omega_m, sigma_8)``, in that order
-        (repeated for each patch with ``order``).
-    pixels : ndarray of int64, shape (12 * order**2, (nside // order)**2)
-        Only returned when ``order`` is given, see
+        (repeated for each patch with ``patch_nside``).
+    pixels : ndarray of int64, shape (12 * patch_nside**2, (nside // patch_nside)**2)
+        Only returned when ``patch_nside`` is given, see
         :func:`make_convergence_maps`.
 
     Raises
@@ -492,7 +492,7 @@ def make_convergence_regression(
     ((3, 3, 768), (3, 1))
     """
     n_samples, nside = _check_common(
-        n_samples, nside, noise_level, smoothing, order, nest
+        n_samples, nside, noise_level, smoothing, patch_nside, nest
     )
     if not np.isfinite(shift):
         raise ValueError(f"shift must be positive, got {shift}")
@@ -537,4 +537,4 @@ def make_convergence_regression(
             if noise_level > 0:
                 noise = noise_state.standard_normal((n_channels, npix))
                 maps[i] += noise_level * depth[:, None] * noise
-    return _finish(maps, y, nside, order, nest)
+    return _finish(maps, y, nside, patch_nside, nest)
