@@ -385,7 +385,7 @@ class _SphericalCNNBase(BaseEstimator):
         batch_norm=True,
         dropout=0.0,
         n_neighbours=None,
-        max_epochs=20,
+        max_epochs=40,
         batch_size=32,
         lr=3e-3,
         lr_decay=None,
@@ -660,8 +660,9 @@ _PARAMETERS_DOC = """
         k of ``graph="knn"`` (``None``: 20). DeepSphere v2 uses 8, 20 or 40:
         more neighbours, more rotation equivariant and slower.
         ``graph="neighbours"`` accepts only ``None`` or 8.
-    max_epochs : int, default=20
-        Passes over the training data.
+    max_epochs : int, default=40
+        Passes over the training data (20 before issue 13 left the default
+        FCN undertrained on weak signals, see ``benchmarks/README.md``).
     batch_size : int, default=32
     lr : float, default=3e-3
         Learning rate of Adam.
