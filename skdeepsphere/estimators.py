@@ -446,7 +446,7 @@ class _SphericalCNNBase(BaseEstimator):
         statistics="mean",
         batch_norm=True,
         dropout=0.0,
-        max_epochs=20,
+        max_epochs=40,
         batch_size=32,
         lr=3e-3,
         lr_decay=None,
@@ -858,8 +858,9 @@ _PARAMETERS_DOC = """
         level).
     dropout : float, default=0.0
         Dropout before the dense layer.
-    max_epochs : int, default=20
-        Passes over the training data.
+    max_epochs : int, default=40
+        Passes over the training data (20 left the default FCN
+        undertrained on weak signals, see ``benchmarks/README.md``).
     batch_size : int, default=32
     lr : float, default=3e-3
         Learning rate of Adam.
