@@ -420,7 +420,7 @@ def cache(tmp_path, monkeypatch):
 def _entry(nside):
     # the key laplacian_hierarchy uses for a full-sky 8-neighbour level
     return _cache.entry_path(os.environ["SKDEEPSPHERE_CACHE"], nside, None,
-                             graph="neighbours", kernel_width=None, lmax="estimate")
+                             graph="neighbours", kernel_width=None, max_eigenvalue="estimate")
 
 
 def test_cache_holds_no_pickles(cache, data):

@@ -221,7 +221,7 @@ def test_divergence_raises_and_leaves_no_model():
 
 def test_a_last_batch_of_one_map_at_a_one_pixel_level():
     rng = np.random.default_rng(0)
-    pixels = patch_pixels(32, order=4)[0]
+    pixels = patch_pixels(32, patch_nside=4)[0]
     clf = SphericalCNNClassifier(nside=32, pixels=pixels, max_epochs=1, random_state=0,
                                  device="cpu").fit(rng.normal(size=(33, 64)), np.arange(33) % 2)
     # 32 maps trained (the 33rd, alone in its batch, sits out this epoch)
