@@ -35,7 +35,7 @@ from torch import nn
 from .streaming import channel_statistics, iter_chunks, lazy_shape
 
 __all__ = ["DistributedBatchNorm1d", "convert_batch_norm", "process_index", "world_size",
-           "sharded_channel_statistics"]
+           "sharded_channel_statistics", "raise_together"]
 
 
 def world_size():
@@ -108,6 +108,7 @@ class DistributedBatchNorm1d(nn.BatchNorm1d):
     """
 
     def forward(self, x):
+        """Normalise ``x`` of shape (batch, channels) or (batch, channels, n)."""
         if not (self.training and dist.is_available() and dist.is_initialized()
                 and dist.get_world_size() > 1):
             return super().forward(x)
@@ -152,8 +153,6 @@ def convert_batch_norm(module):
     Examples
     --------
     >>> from torch import nn
-
-from .streaming import channel_statistics, iter_chunks, lazy_shape
     >>> from skdeepsphere.distributed import convert_batch_norm
     >>> net = convert_batch_norm(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)))
     >>> type(net[1]).__name__

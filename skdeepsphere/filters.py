@@ -125,7 +125,7 @@ class MatchedFilterSegmenter(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         The two labels of the training data (background first).
     nside_ : int
-    window_ : ndarray of shape (3 nside_,)
+    window_ : ndarray of shape (3 * `nside_`,)
         The harmonic window :math:`\\psi_\\ell`.
     threshold_ : float
         Chosen threshold, in standard deviations of the filtered map.
@@ -267,9 +267,9 @@ class WienerFilter(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     nside_ : int
-    signal_cl_, noise_cl_ : ndarray of shape (3 nside_,)
+    signal_cl_, noise_cl_ : ndarray of shape (3 * `nside_`,)
         Estimated spectra.
-    window_ : ndarray of shape (3 nside_,)
+    window_ : ndarray of shape (3 * `nside_`,)
         The Wiener window :math:`w_\\ell`.
 
     See Also

@@ -15,7 +15,7 @@ meaningful scores pool the pixels:
 - :func:`detection_rates`: completeness and purity of point-source
   detections per flux bin.
 
-Masked pixels are left out: label ``-1`` (:data:`IGNORED_LABEL`) in label
+Masked pixels are left out: label ``-1`` (``IGNORED_LABEL``) in label
 maps, NaN or ``healpy.UNSEEN`` in value maps.
 """
 

@@ -31,6 +31,8 @@ TARGETS = {
     ]),
     "torch": ("2.13", [
         ("torch.nn.Module", "py:class", "generated/$.html#$"),
+        ("torch.nn.BatchNorm1d", "py:class", "generated/$.html#$"),
+        ("torch.nn.SyncBatchNorm", "py:class", "generated/$.html#$"),
         ("torch.Tensor", "py:class", "tensors.html#$"),
         ("torch.device", "py:class", "tensor_attributes.html#$"),
         ("torch.dtype", "py:class", "tensor_attributes.html#$"),
@@ -49,6 +51,7 @@ TARGETS = {
         ("healpy.map2alm", "py:function", "generated/$.html#$"),
         ("healpy.anafast", "py:function", "generated/$.html#$"),
         ("healpy.alm2map", "py:function", "generated/$.html#$"),
+        ("healpy.almxfl", "py:function", "generated/$.html#$"),
         ("healpy.alm2map_der1", "py:function", "generated/$.html#$"),
         ("healpy.alm2map_spin", "py:function", "generated/$.html#$"),
         ("healpy.nside2resol", "py:function", "generated/$.html#$"),

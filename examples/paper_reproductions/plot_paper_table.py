@@ -73,7 +73,7 @@ print(f"S_8 = {s8[0]:.3f} and {s8[1]:.3f}; class 1 / class 0 power at ell = 2-10
 # Every map is cut into its 48 patches of order 2; a map's patches stay in
 # one fold. The networks train on clean patches with fresh noise at every
 # batch, the SVMs on noisy copies, as in the paper
-# (:func:`skdeepsphere.demo.evaluate_under_noise`). The multi-scale
+# (``skdeepsphere.demo.evaluate_under_noise``). The multi-scale
 # histogram (histograms of the map smoothed at 0, 1 and 2 pixel widths) is
 # the strongest classical baseline of this package; the paper had none.
 

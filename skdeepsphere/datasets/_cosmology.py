@@ -127,7 +127,7 @@ def ccl_convergence_spectrum(
     """Convergence power spectrum and lognormal shift of a flat ΛCDM cosmology.
 
     The weak-lensing convergence :math:`C_\\ell` of sources distributed as
-    ``dndz`` over ``redshift`` (default: :func:`source_redshift_distribution`,
+    ``dndz`` over ``redshift`` (default: ``source_redshift_distribution``,
     median redshift 0.7), with a halofit non-linear matter power spectrum
     (Takahashi et al. 2012) on a linear spectrum from the Eisenstein & Hu
     (1998) fit or camb, computed by pyccl in the Limber approximation.

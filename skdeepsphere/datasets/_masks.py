@@ -135,7 +135,7 @@ def load_survey_mask(survey, nside, *, nest=False, directory=None):
     Raises
     ------
     ValueError
-        If ``survey`` is not one of :data:`SURVEYS`.
+        If ``survey`` is not one of ``SURVEYS``.
     ImportError
         If a skyproj outline is asked for and skyproj is not installed.
     FileNotFoundError

@@ -21,6 +21,7 @@ class MaskedMSELoss(nn.Module):
     """
 
     def forward(self, prediction, target):
+        """Mean squared error over the pixels where ``target`` is not NaN."""
         observed = ~torch.isnan(target)
         # where(), not indexing by the mask, keeps the graph shape fixed; a
         # batch without observed pixels gives a zero loss and zero gradient.
