@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .streaming import channel_statistics, iter_chunks, lazy_shape
+from .streaming import channel_moments, iter_chunks, lazy_shape, merge_moments
 
 __all__ = ["DistributedBatchNorm1d", "convert_batch_norm", "process_index", "world_size",
            "sharded_channel_statistics", "raise_together"]
@@ -276,9 +276,10 @@ def sharded_channel_statistics(maps, device):
     """Per-channel mean and standard deviation of lazy maps, read once in all.
 
     Each process of a launch reads its contiguous share of the rows; the
-    partial moments are exchanged and combined (Chan et al.'s pairwise
-    update), so the result is :func:`~skdeepsphere.streaming.channel_statistics`
-    of all maps while no process reads more than its share.
+    partial moments are exchanged and combined with
+    :func:`~skdeepsphere.streaming.merge_moments`, so the result is
+    :func:`~skdeepsphere.streaming.channel_statistics` of all maps while no
+    process reads more than its share.
 
     Parameters
     ----------
@@ -291,27 +292,16 @@ def sharded_channel_statistics(maps, device):
     mean, std : ndarray of shape (n_channels,), float64
     """
     _start_processes(device)
-    n_samples, n_channels, n_pixels = lazy_shape(maps)
+    n_samples = lazy_shape(maps)[0]
     size, rank = world_size(), process_index()
     start, stop = rank * n_samples // size, (rank + 1) * n_samples // size
-    part = (0, np.zeros(n_channels), np.zeros(n_channels))
-    if stop > start:
-        mean, std = channel_statistics(chunk for _, chunk in iter_chunks(_Rows(maps, start, stop)))
-        part = ((stop - start) * n_pixels, mean, std)
+    part = channel_moments(chunk for _, chunk in iter_chunks(_Rows(maps, start, stop)))
     parts = [part]
     if dist.is_available() and dist.is_initialized() and size > 1:
         parts = [None] * size
         dist.all_gather_object(parts, part)
-    count, mean, m2 = 0, np.zeros(n_channels), np.zeros(n_channels)
-    for n, part_mean, part_std in parts:
-        if n == 0:
-            continue
-        delta = part_mean - mean
-        total = count + n
-        mean = mean + delta * (n / total)
-        m2 = m2 + part_std**2 * n + delta**2 * (count * n / total)
-        count = total
-    return mean, np.sqrt(m2 / count)
+    count, mean, m2 = merge_moments(parts)
+    return np.asarray(mean), np.sqrt(np.asarray(m2) / count)
 
 
 def _start_processes(device):

@@ -19,6 +19,7 @@ import numpy as np
 from .healpix import check_maps
 
 __all__ = ["is_lazy", "lazy_shape", "iter_chunks", "release_rows", "channel_statistics",
+           "channel_moments", "merge_moments",
            "MapDataset"]
 
 #: Bytes of float32 maps held at once when a lazy array is read in blocks.
@@ -216,18 +217,82 @@ def channel_statistics(chunks):
     >>> bool(np.allclose(mean, maps.mean((0, 2))) and np.allclose(std, maps.std((0, 2))))
     True
     """
-    count, mean, m2 = 0, 0.0, 0.0
+    count, mean, m2 = channel_moments(chunks)
+    return np.asarray(mean), np.sqrt(np.asarray(m2) / count)
+
+
+def channel_moments(chunks):
+    """Count, mean and sum of squared deviations of each channel over blocks.
+
+    What :func:`channel_statistics` computes before its last step, in a
+    form that parts of the maps (e.g. read by different processes) can be
+    combined in with :func:`merge_moments`.
+
+    Parameters
+    ----------
+    chunks : iterable of ndarray of shape (n_rows, n_channels, n_pixels)
+
+    Returns
+    -------
+    count : int
+        Values per channel (maps times pixels).
+    mean, m2 : ndarray of shape (n_channels,), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere.streaming import channel_moments
+    >>> count, mean, m2 = channel_moments([np.arange(4.0).reshape(1, 1, 4)])
+    >>> count, mean.tolist(), m2.tolist()
+    (4, [1.5], [5.0])
+    """
+    return merge_moments(_chunk_moments(chunks))
+
+
+def _chunk_moments(chunks):
+    """``(count, mean, m2)`` per channel of each block (m2: sum of squared deviations)."""
     for maps in chunks:
         maps = np.asarray(maps, dtype=np.float64)
-        n = maps.shape[0] * maps.shape[2]
         chunk_mean = maps.mean(axis=(0, 2))
-        chunk_m2 = ((maps - chunk_mean[:, None]) ** 2).sum(axis=(0, 2))
-        delta = chunk_mean - mean
+        yield (maps.shape[0] * maps.shape[2], chunk_mean,
+               ((maps - chunk_mean[:, None]) ** 2).sum(axis=(0, 2)))
+
+
+def merge_moments(moments):
+    """Combine per-part ``(count, mean, m2)`` moments into those of the whole.
+
+    The pairwise update of Chan, Golub and LeVeque (1979); parts with a
+    count of 0 are skipped.
+
+    Parameters
+    ----------
+    moments : iterable of (int, ndarray, ndarray)
+        Count, mean and sum of squared deviations of each part.
+
+    Returns
+    -------
+    count : int
+    mean, m2 : ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere.streaming import merge_moments
+    >>> count, mean, m2 = merge_moments([(2, np.array([1.0]), np.array([2.0])),
+    ...                                  (2, np.array([3.0]), np.array([2.0]))])
+    >>> count, mean.tolist(), m2.tolist()  # of the values 0, 2, 2, 4
+    (4, [2.0], [8.0])
+    """
+    count, mean, m2 = 0, 0.0, 0.0
+    for n, part_mean, part_m2 in moments:
+        if n == 0:
+            continue
+        delta = part_mean - mean
         total = count + n
         mean = mean + delta * (n / total)
-        m2 = m2 + chunk_m2 + delta**2 * (count * n / total)
+        m2 = m2 + part_m2 + delta**2 * (count * n / total)
         count = total
-    return np.asarray(mean), np.sqrt(np.asarray(m2) / count)
+    return count, mean, m2
 
 
 def _define_map_dataset():
