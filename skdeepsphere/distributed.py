@@ -25,6 +25,7 @@ Without a launcher (one process) ``distributed=True`` is an ordinary fit
 through the same code path.
 """
 
+import atexit
 import os
 
 import numpy as np
@@ -314,6 +315,19 @@ def _start_processes(device):
             "pip install 'skdeepsphere[distributed]'"
         ) from None
     PartialState(cpu=not str(device).startswith("cuda"))
+    if dist.is_available() and dist.is_initialized() and not _CLEANUP:
+        # Left to static destructors at exit, gloo's threads can abort the
+        # process ("terminate called without an active exception").
+        atexit.register(_destroy_process_group)
+        _CLEANUP.append(True)
+
+
+_CLEANUP = []
+
+
+def _destroy_process_group():
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def raise_together(error):
