@@ -32,7 +32,8 @@ from .checkpoints import EpochCheckpoint, load_checkpoint, resume_fit
 from .healpix import check_maps, infer_nside, nested_order
 from .metrics import masked_r2_score, mean_iou
 from .nn import DeepSphere, MaskedMSELoss, PatchCNN2d, RandomBatchRotation, SphericalUNet
-from .streaming import MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape
+from .streaming import (MapDataset, channel_statistics, is_lazy, iter_chunks, lazy_shape,
+                        merge_moments)
 
 __all__ = ["SphericalCNNClassifier", "SphericalCNNRegressor", "resolve_device"]
 
@@ -279,35 +280,57 @@ def _precise_batch_norm(module, batches):
     layers = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not layers:
         return
-    sums = {}
+    # With momentum 1, a layer's running statistics after a forward pass are
+    # the mean and unbiased variance of that one batch: read them after each
+    # batch and merge (Chan et al.). No hooks stay on the layers, so the
+    # fused BatchNorm kernels run as in training; one hook on the first
+    # batch counts the values per channel that a map contributes.
+    values_per_map = {}
 
-    def record(layer, inputs):
-        x = inputs[0].detach().transpose(0, 1).reshape(inputs[0].shape[1], -1).double()
-        count, total, squares = sums.get(layer, (0, 0.0, 0.0))
-        sums[layer] = (count + x.shape[1], total + x.sum(1), squares + (x * x).sum(1))
+    def count(layer, inputs):
+        values_per_map[layer] = inputs[0].numel() // (inputs[0].shape[0] * inputs[0].shape[1])
 
+    saved = [(layer.momentum, layer.running_mean.clone(), layer.running_var.clone(),
+              None if layer.num_batches_tracked is None else layer.num_batches_tracked.clone())
+             for layer in layers]
+    moments = {layer: [] for layer in layers}
     was_training = module.training
-    hooks = [layer.register_forward_pre_hook(record) for layer in layers]
     try:
         # eval mode except for BatchNorm: no dropout in the statistics.
         module.eval()
         for layer in layers:
             layer.train()
+            layer.momentum = 1.0
         with torch.no_grad():
             for Xi in batches:
-                module(Xi)
+                hooks = ([] if values_per_map else
+                         [layer.register_forward_pre_hook(count) for layer in layers])
+                try:
+                    module(Xi)
+                finally:
+                    for hook in hooks:
+                        hook.remove()
+                for layer in layers:
+                    if layer in values_per_map:
+                        n = len(Xi) * values_per_map[layer]
+                        moments[layer].append(
+                            (n, layer.running_mean.double().cpu().numpy(),
+                             layer.running_var.double().cpu().numpy() * (n - 1)))
     finally:
-        for hook in hooks:
-            hook.remove()
         module.train(was_training)
+        for layer, (momentum, mean, var, tracked) in zip(layers, saved):
+            layer.momentum = momentum
+            layer.running_mean.copy_(mean)
+            layer.running_var.copy_(var)
+            if tracked is not None:
+                layer.num_batches_tracked.copy_(tracked)
     for layer in layers:
-        if layer not in sums:
+        total, mean, m2 = merge_moments(moments[layer])
+        if total == 0:
             continue
-        count, total, squares = sums[layer]
-        mean = total / count
-        variance = (squares - count * mean * mean) / max(count - 1, 1)
-        layer.running_mean.copy_(mean.to(layer.running_mean.dtype))
-        layer.running_var.copy_(variance.clamp_min(0).to(layer.running_var.dtype))
+        layer.running_mean.copy_(torch.as_tensor(mean, dtype=layer.running_mean.dtype))
+        layer.running_var.copy_(torch.as_tensor(np.maximum(m2 / max(total - 1, 1), 0),
+                                                dtype=layer.running_var.dtype))
         if layer.num_batches_tracked is not None:
             layer.num_batches_tracked.add_(1)
 

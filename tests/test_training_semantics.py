@@ -105,6 +105,9 @@ def test_running_statistics_are_the_population_statistics(reproducer, n_maps):
     values = first_batch_norm_input(clf, maps)
     np.testing.assert_allclose(layer.running_mean.numpy(), values.mean(1), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(layer.running_var.numpy(), values.var(1, ddof=1), rtol=1e-4)
+    # The calibration leaves no hook behind (hooks switch the fused kernels off).
+    assert not layer._forward_pre_hooks and not layer._forward_hooks
+    assert layer.momentum == 0.1
 
 
 def test_statistics_follow_early_stopping_and_resume(tmp_path, reproducer):
