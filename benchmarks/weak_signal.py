@@ -127,6 +127,8 @@ def main():
             for seed, (train, test) in enumerate(folds):
                 model = network(architecture, noise, seed).fit(X[train], y[train])
                 scores.append(model.score(noisy[test], y[test]))
+                print(f"noise {noise}: {name} fold {seed + 1}/{len(folds)} {scores[-1]:.3f} "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
             results[noise, name] = scores
             print(f"noise {noise}: {name} {np.mean(scores):.3f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
