@@ -8,15 +8,18 @@ with the default ``n_jobs=None`` (the maps one after the other in this
 process, healpy using every core through OpenMP) and with ``--n-jobs``
 worker processes, next to a plain loop of ``healpy.anafast(map, iter=0)``
 over the same maps. The variants are run interleaved, ``--repeat`` times,
-after one warm-up call each (which starts joblib's workers and fills the
-caches); the table shows the best times, seconds per map, and the ratios:
+after one warm-up call each (which fills the caches and starts joblib's
+workers whatever the work, as an earlier call of a cross-validation would);
+the table shows the best times, seconds per map, and the ratios:
 ``x anafast`` (a transformer's time per map over one anafast call) and
 ``n_jobs speed-up`` (the default's time over the workers'; above 1 means
 the workers are faster; "same loop" when the maps take less than
-``skdeepsphere.features.MIN_PARALLEL_SECONDS`` and no worker is started:
+``skdeepsphere.features.MIN_PARALLEL_SECONDS`` and no worker is used:
 both columns then time the same code, and their ratio shows the noise).
-The first, cold call with workers (their start included) is printed too,
-and with ``--one-thread`` the default loop with healpy limited to one
+``cold start`` is a first call with ``n_jobs`` after the workers were shut
+down: "(started)" if it started them (more than
+``MIN_COLD_PARALLEL_SECONDS`` of work), "(loop)" if it ran the plain loop.
+With ``--one-thread`` the default loop runs again with healpy limited to one
 OpenMP thread (``threadpoolctl``), with its speed-up over the default. On a
 machine shared with other jobs the times are noisy: only the best of the
 repetitions is shown, with the load average.
@@ -29,6 +32,7 @@ import time
 
 import healpy as hp
 import numpy as np
+from joblib.externals.loky import get_reusable_executor
 from threadpoolctl import threadpool_limits
 
 from skdeepsphere import (
@@ -68,6 +72,12 @@ def transformers(nside):
         "PeakCountFeatures": PeakCountFeatures(fwhm, standardize="map"),
         "MinkowskiFunctionalFeatures": MinkowskiFunctionalFeatures(fwhm, standardize="map"),
     }
+
+
+def stop_workers():
+    """Shut joblib's process workers down, so that the next call finds none."""
+    get_reusable_executor().shutdown(wait=True)
+    features._last_parallel_call = None
 
 
 def timed(function):
@@ -114,18 +124,35 @@ def main():
         parallel = None
         if "n_jobs" in serial.get_params():  # HistogramFeatures is plain numpy
             parallel = copy.deepcopy(serial).set_params(n_jobs=args.n_jobs)
-            cold[name] = timed(lambda: parallel.transform(maps))  # starts the workers
+            # A first call without running workers: it starts them only for
+            # more than MIN_COLD_PARALLEL_SECONDS of work.
+            stop_workers()
+            calls = features.parallel_calls
+            cold[name] = (timed(lambda: parallel.transform(maps)),
+                          features.parallel_calls > calls)
+            # Then the workers are started whatever the work, as by an
+            # earlier call of a cross-validation, for the timed calls.
+            cold_threshold = features.MIN_COLD_PARALLEL_SECONDS
+            features.MIN_COLD_PARALLEL_SECONDS = features.MIN_PARALLEL_SECONDS
+            try:
+                parallel.transform(maps)
+            finally:
+                features.MIN_COLD_PARALLEL_SECONDS = cold_threshold
         variants[name] = {"serial": serial, "parallel": parallel}
     kinds = ("serial", "parallel", "one_thread")
     one_thread_too = args.one_thread
     times = {"anafast": []}
+    used_workers = set()
     times.update({(name, kind): [] for name in variants for kind in kinds})
     for _ in range(args.repeat):
         times["anafast"].append(timed(anafast_loop))
         for name, pair in variants.items():
             for kind, transformer in pair.items():
                 if transformer is not None:
+                    calls = features.parallel_calls
                     times[name, kind].append(timed(lambda: transformer.transform(maps)))
+                    if features.parallel_calls > calls:
+                        used_workers.add(name)
             if not one_thread_too:
                 continue
             # The default loop again, healpy limited to one OpenMP thread.
@@ -135,7 +162,7 @@ def main():
     print(f"healpy.anafast(iter=0), plain loop: {anafast:.3f} s/map")
     print(
         f"{'transformer':29s} {'n_jobs=None':>12s} {'x anafast':>9s} "
-        f"{f'n_jobs={args.n_jobs}':>10s} {'n_jobs speed-up':>26s} {'cold start':>10s} "
+        f"{f'n_jobs={args.n_jobs}':>10s} {'n_jobs speed-up':>26s} {'cold start':>20s} "
         f"{'1 OpenMP thread':>16s}"
     )
     for name in variants:
@@ -147,17 +174,18 @@ def main():
         if not times[name, "parallel"]:
             print(
                 f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} "
-                f"{'(no n_jobs)':>10s} {'':>26s} {'':>10s} {threads:>16s}"
+                f"{'(no n_jobs)':>10s} {'':>26s} {'':>20s} {threads:>16s}"
             )
             continue
         parallel = min(times[name, "parallel"]) / n
         verdict = "workers faster" if parallel < serial else "workers SLOWER"
-        if serial * (n - 1) < features.MIN_PARALLEL_SECONDS:
-            verdict = "same loop"  # too little work: no worker was started
+        if name not in used_workers:
+            verdict = "same loop"  # too little work: no worker was used
+        cold_time, started = cold[name]
         print(
             f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} {parallel:8.3f} s "
-            f"{serial / parallel:9.2f} ({verdict:>14s}) {cold[name] / n:8.3f} s "
-            f"{threads:>16s}",
+            f"{serial / parallel:9.2f} ({verdict:>14s}) {cold_time / n:8.3f} s "
+            f"{'(started)' if started else '(loop)':9s} {threads:>16s}",
             flush=True,
         )
     print(f"load average at end {os.getloadavg()[0]:.1f}")

@@ -408,12 +408,31 @@ class HistogramFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
-#: Seconds of work below which ``n_jobs`` workers are not worth starting.
+#: Seconds of work below which running workers are not worth using.
 MIN_PARALLEL_SECONDS = 5.0
+
+#: Seconds of work below which starting worker processes is not worth it.
+#: Each worker imports the package (torch and healpy: seconds on an idle
+#: machine, tens of seconds on a loaded one) and then saves only a fraction
+#: of the work, because healpy's OpenMP threads already use every core.
+MIN_COLD_PARALLEL_SECONDS = 30.0
+
+# joblib's process workers exit after 300 s without work (loky's
+# ``idle_worker_timeout``); workers used more recently than this are
+# counted as running.
+_WARM_WORKER_SECONDS = 240.0
+_last_parallel_call = None
+#: How many calls sent maps to worker processes (read by the benchmarks).
+parallel_calls = 0
 
 
 def _apply_to_block(function, maps, masked, *args):
     return [function(m, mask, *args) for m, mask in zip(maps, masked)]
+
+
+def _workers_running():
+    return (_last_parallel_call is not None
+            and time.monotonic() - _last_parallel_call < _WARM_WORKER_SECONDS)
 
 
 def _map_in_parallel(function, maps, masked, n_jobs, *args):
@@ -423,26 +442,33 @@ def _map_in_parallel(function, maps, masked, n_jobs, *args):
     side, and they already use every core through OpenMP: worker processes
     pay off only when they keep the cores busier than OpenMP alone (OpenMP
     scales poorly on a machine loaded by other jobs) and when their start
-    (seconds, once) and the transfer of the maps are small next to the
-    work. Hence: ``n_jobs=None`` (the default) is the plain loop in this
-    process; otherwise the first map is transformed here, and the others go
-    to at most ``n_jobs`` workers, one contiguous block each, only if they
-    would take more than :data:`MIN_PARALLEL_SECONDS` here. joblib's process
-    backend (loky) gives each of ``n`` workers ``cpu_count // n`` OpenMP
-    threads, so the workers do not oversubscribe the cores.
+    and the transfer of the maps are small next to the work. Hence:
+    ``n_jobs=None`` (the default) is the plain loop in this process;
+    otherwise the first map is transformed here, and the others go to at
+    most ``n_jobs`` workers, one contiguous block each, only if they would
+    take more than :data:`MIN_PARALLEL_SECONDS` here when workers of an
+    earlier call are still running, or more than
+    :data:`MIN_COLD_PARALLEL_SECONDS` when the workers must be started, so
+    that the call that starts them is not slower than the loop. joblib's
+    process backend (loky) gives each of ``n`` workers ``cpu_count // n``
+    OpenMP threads, so the workers do not oversubscribe the cores.
     """
+    global _last_parallel_call, parallel_calls
     n_workers = min(effective_n_jobs(n_jobs), len(maps) - 1)
     if n_workers <= 1:
         return _apply_to_block(function, maps, masked, *args)
     start = time.perf_counter()
     first = function(maps[0], masked[0], *args)
     rest = len(maps) - 1
-    if (time.perf_counter() - start) * rest < MIN_PARALLEL_SECONDS:
+    threshold = MIN_PARALLEL_SECONDS if _workers_running() else MIN_COLD_PARALLEL_SECONDS
+    if (time.perf_counter() - start) * rest < threshold:
         return [first] + _apply_to_block(function, maps[1:], masked[1:], *args)
     blocks = np.array_split(np.arange(1, len(maps)), n_workers)
     results = Parallel(n_jobs=n_workers)(
         delayed(_apply_to_block)(function, maps[b], masked[b], *args) for b in blocks
     )
+    _last_parallel_call = time.monotonic()
+    parallel_calls += 1
     return [first] + [result for block in results for result in block]
 
 
@@ -585,9 +611,11 @@ class PowerSpectrumFeatures(TransformerMixin, BaseEstimator):
         contiguous block. ``None`` means 1 unless in a
         :func:`joblib.parallel_config` context: the maps are transformed one
         after the other in this process, where healpy's transforms already
-        use every core through OpenMP; -1 means all processors. Workers are
-        started only when the maps would take more than
-        ``MIN_PARALLEL_SECONDS`` (5 s) here, and each gets
+        use every core through OpenMP; -1 means all processors. Workers
+        are used only when the maps would take more than
+        ``MIN_PARALLEL_SECONDS`` (5 s) here, and started only when they
+        would take more than ``MIN_COLD_PARALLEL_SECONDS`` (30 s), so that
+        ``n_jobs`` is not slower than the loop; each worker gets
         ``cpu_count // n_jobs`` OpenMP threads. See
         ``benchmarks/feature_timing.py``.
 
@@ -1235,9 +1263,10 @@ _SMOOTHING_PARAMETERS = """fwhm : array-like of float or None, default=None
         Number of worker processes (joblib) that transform the maps, as in
         :class:`PowerSpectrumFeatures`: ``None`` transforms them one after
         the other in this process, where healpy already uses every core
-        through OpenMP; workers start only when the maps would take more
-        than ``MIN_PARALLEL_SECONDS`` (5 s) here, each with
-        ``cpu_count // n_jobs`` OpenMP threads."""
+        through OpenMP; workers are used only when the maps would take
+        more than ``MIN_PARALLEL_SECONDS`` (5 s) here, and started only
+        when they would take more than ``MIN_COLD_PARALLEL_SECONDS``
+        (30 s), each with ``cpu_count // n_jobs`` OpenMP threads."""
 
 _SMOOTHING_ATTRIBUTES = """fwhm_ : ndarray of shape (n_scales,)
         The FWHMs in arcminutes.

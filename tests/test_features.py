@@ -1,4 +1,5 @@
 import pickle
+import time
 
 import healpy as hp
 import numpy as np
@@ -310,10 +311,34 @@ def test_power_spectrum_parallel_matches_serial(monkeypatch):
     maps = white_maps(8, n_maps=4)
     serial = PowerSpectrumFeatures(n_bins=5).fit_transform(maps)
     monkeypatch.setattr(features, "MIN_PARALLEL_SECONDS", 0.0)  # tiny maps, workers
+    monkeypatch.setattr(features, "MIN_COLD_PARALLEL_SECONDS", 0.0)
     # Threads: worker processes would import torch, which is slow to start.
     with parallel_config(backend="threading"):
         parallel = PowerSpectrumFeatures(n_bins=5, n_jobs=2).fit_transform(maps)
     np.testing.assert_allclose(parallel, serial)
+
+
+def test_workers_start_only_for_enough_work(monkeypatch):
+    # Starting worker processes costs seconds: a call that would start them
+    # needs MIN_COLD_PARALLEL_SECONDS of work, one that finds them running
+    # only MIN_PARALLEL_SECONDS.
+    maps = white_maps(8, n_maps=4)
+    serial = PowerSpectrumFeatures(n_bins=5).fit_transform(maps)
+    monkeypatch.setattr(features, "MIN_PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(features, "MIN_COLD_PARALLEL_SECONDS", 1e9)
+    monkeypatch.setattr(features, "_last_parallel_call", None)
+    transformer = PowerSpectrumFeatures(n_bins=5, n_jobs=2)
+    with parallel_config(backend="threading"):
+        calls = features.parallel_calls
+        np.testing.assert_allclose(transformer.fit_transform(maps), serial)
+        assert features.parallel_calls == calls  # cold: the loop
+        monkeypatch.setattr(features, "_last_parallel_call", time.monotonic())
+        np.testing.assert_allclose(transformer.fit_transform(maps), serial)
+        assert features.parallel_calls == calls + 1  # running workers: used
+        monkeypatch.setattr(features, "_last_parallel_call",
+                            time.monotonic() - features._WARM_WORKER_SECONDS - 1)
+        transformer.fit_transform(maps)
+        assert features.parallel_calls == calls + 1  # idled out: the loop again
 
 
 def test_power_spectrum_estimator_invariances():
@@ -779,6 +804,7 @@ def test_memmap_parallel_pandas_and_pickle(transformer, tmp_path, monkeypatch):
         streaming.CHUNK_BYTES = chunk_bytes
     # Threads: worker processes would import the package, slow to start.
     monkeypatch.setattr(features, "MIN_PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(features, "MIN_COLD_PARALLEL_SECONDS", 0.0)
     with parallel_config(backend="threading"):
         parallel = transformer.set_params(n_jobs=2).fit(maps).transform(maps)
     np.testing.assert_allclose(parallel, expected)
