@@ -404,7 +404,9 @@ def test_regression_noise_is_relative_to_each_bin():
         ({"omega_m": (0.2,)}, TypeError, r"omega_m must be a positive number or a"),
         ({"omega_m": 0.3, "sigma_8": 0.8}, ValueError, r"omega_m and sigma_8 are both fixed"),
         ({"sigma_8": -0.8}, ValueError, r"sigma_8 must be positive, got -0.8"),
-        ({"shift": 0.0}, ValueError, r"'shift' .*range \(0.0, inf\)\. Got 0.0"),
+        ({"shift": 0.0}, ValueError, r"'shift' .*range \(0.0, inf\) or None\. Got 0.0"),
+        ({"spectra": "camb"}, ValueError, r"'spectra' .*\{.*'ccl'.*\}.* Got 'camb'"),
+        ({"spectra": "ccl", "shift": 1.0}, ValueError, r"shift is set by the cosmology"),
         ({"noise_level": -1.0}, ValueError, r"'noise_level' .*range \[0.0, inf\)\. Got -1.0"),
         ({"patch_nside": 16}, ValueError, r"patch_nside=16 must not exceed nside=8"),
     ],
@@ -412,6 +414,61 @@ def test_regression_noise_is_relative_to_each_bin():
 def test_regression_rejects_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_convergence_regression(2, 8, **kwargs)
+
+
+def test_correlated_gaussian_maps_have_the_cross_spectra():
+    # 40 realisations of two correlated fields (correlation 0.8 at every
+    # ell), spectra by healpy.anafast against the input, within the
+    # statistical error of the mean over maps and multipoles.
+    from skdeepsphere.datasets._convergence import _correlated_gaussian_maps
+
+    nside, lmax = 16, 24
+    ell = np.arange(lmax + 1)
+    auto = np.zeros(lmax + 1)
+    auto[2:] = 1.0 / ell[2:] ** 2
+    cl = np.array([[auto, 0.8 * 2 * auto], [0.8 * 2 * auto, 4 * auto]])
+    state = np.random.RandomState(0)
+    spectra = []
+    for _ in range(40):
+        maps, used = _correlated_gaussian_maps(cl, nside, state)
+        spectra.append(hp.anafast(maps, lmax=lmax, iter=3, pol=False))
+    np.testing.assert_allclose(used, cl, atol=1e-12)
+    auto_0, auto_1, cross = np.mean(spectra, axis=0)[:, 2:]  # anafast: 00, 11, 01
+    for measured, expected in ((auto_0, cl[0, 0]), (cross, cl[0, 1]), (auto_1, cl[1, 1])):
+        ratio = measured / expected[2:]
+        # Per ell the mean over 40 maps of (2 ell + 1) modes; pooled over ell.
+        error = np.sqrt(2 / (40 * np.sum(2 * ell[2:] + 1)))
+        assert abs(np.average(ratio, weights=2 * ell[2:] + 1) - 1) < 4 * error
+
+
+def test_correlated_gaussian_maps_clip_an_impossible_correlation():
+    from skdeepsphere.datasets._convergence import _correlated_gaussian_maps
+
+    auto = np.r_[0.0, 0.0, np.ones(7)]
+    cl = np.array([[auto, 1.5 * auto], [1.5 * auto, auto]])  # correlation 1.5
+    maps, used = _correlated_gaussian_maps(cl, 4, np.random.RandomState(0))
+    eigenvalues = np.linalg.eigvalsh(np.moveaxis(used, -1, 0))
+    assert eigenvalues.min() > -1e-12
+    # The projection keeps the positive eigenvalue: both fields equal.
+    np.testing.assert_allclose(used[:, :, 2:], 1.25 * np.ones((2, 2, 7)))
+    np.testing.assert_allclose(maps[0], maps[1])
+
+
+def test_regression_with_ccl_spectra_follows_the_cosmology():
+    pytest.importorskip("pyccl")
+    X, y = make_convergence_regression(8, 16, n_channels=3, omega_m=0.31,
+                                       spectra="ccl", random_state=0)
+    assert X.shape == (8, 3, 3072) and y.shape == (8, 1)
+    std = X.std(axis=2)
+    # Deeper bins see more matter: larger fluctuations; the deepest bin has
+    # about unit standard deviation at the fiducial cosmology.
+    assert np.all(np.diff(std, axis=1) > 0)
+    # The amplitude follows sigma_8 (cosmic variance scatters it by a few %).
+    assert np.corrcoef(std[:, 2], y[:, 0])[0, 1] > 0.9
+    assert np.all(np.abs(std[:, 2] / (y[:, 0] / 0.82) - 1) < 0.3)
+    # Overlapping bins are correlated, neighbours more than distant ones.
+    corr = np.corrcoef(X.transpose(1, 0, 2).reshape(3, -1))
+    assert 0.5 < corr[0, 2] < corr[1, 2] < 1
 
 
 # --- load_healpix_maps -------------------------------------------------------

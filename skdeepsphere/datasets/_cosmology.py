@@ -89,21 +89,14 @@ def _redshifts(redshift, dndz):
     return redshift, dndz
 
 
-@functools.lru_cache(maxsize=32)
-def _spectrum_and_shift(omega_m, sigma_8, lmax, transfer_function, redshift, dndz):
-    """Cached on hashable arguments (tuples for the redshift distribution)."""
-    pyccl = _import_ccl()
-    cosmo = _cosmology(omega_m, sigma_8, transfer_function)
-    z, nz = np.array(redshift), np.array(dndz)
-    tracer = pyccl.WeakLensingTracer(cosmo, dndz=(z, nz))
-    cl = np.zeros(lmax + 1)
-    ell = np.arange(2, lmax + 1)
-    if len(ell):
-        cl[2:] = pyccl.angular_cl(cosmo, tracer, tracer, ell)
+def _empty_beam_shift(cosmo, omega_m, z, nz):
+    """Lognormal shift of sources distributed as ``nz`` over ``z``.
 
-    # Convergence of an empty beam to a source at chi_s (Hilbert et al. 2011):
-    # kappa_e = -3/2 Omega_m (H0/c)^2 int_0^chi_s chi (chi_s - chi) / (chi_s a) dchi,
-    # averaged over n(z). Its magnitude is the shift of the lognormal model.
+    Convergence of an empty beam to a source at chi_s (Hilbert et al. 2011):
+    kappa_e = -3/2 Omega_m (H0/c)^2 int_0^chi_s chi (chi_s - chi) / (chi_s a) dchi,
+    averaged over n(z). Its magnitude is the shift of the lognormal model.
+    """
+    pyccl = _import_ccl()
     fine = np.linspace(0.0, z.max(), 2001)
     a = 1.0 / (1.0 + fine)
     chi = pyccl.comoving_radial_distance(cosmo, a)
@@ -117,8 +110,83 @@ def _spectrum_and_shift(omega_m, sigma_8, lmax, transfer_function, redshift, dnd
     h0_over_c = 100 * FIXED_PARAMETERS["h"] / _C_KM_S
     kappa_empty = -1.5 * omega_m * h0_over_c**2 * integral
     weights = np.interp(fine, z, nz)
-    shift = float(-np.sum(weights * kappa_empty) / np.sum(weights))
-    return cl, shift
+    return float(-np.sum(weights * kappa_empty) / np.sum(weights))
+
+
+@functools.lru_cache(maxsize=32)
+def _spectrum_and_shift(omega_m, sigma_8, lmax, transfer_function, redshift, dndz):
+    """Cached on hashable arguments (tuples for the redshift distribution)."""
+    cl, shifts = _tomographic_spectra(omega_m, sigma_8, lmax, transfer_function,
+                                      redshift, (dndz,))
+    return cl[0, 0], shifts[0]
+
+
+def _tomographic_spectra(omega_m, sigma_8, lmax, transfer_function, redshift, bins):
+    """Auto and cross spectra ``(n_bins, n_bins, lmax + 1)`` and shifts of ``bins``."""
+    pyccl = _import_ccl()
+    cosmo = _cosmology(omega_m, sigma_8, transfer_function)
+    z = np.array(redshift)
+    tracers = [pyccl.WeakLensingTracer(cosmo, dndz=(z, np.array(nz))) for nz in bins]
+    n_bins = len(bins)
+    cl = np.zeros((n_bins, n_bins, lmax + 1))
+    ell = np.arange(2, lmax + 1)
+    if len(ell):
+        for i in range(n_bins):
+            for j in range(i, n_bins):
+                cl[i, j, 2:] = cl[j, i, 2:] = pyccl.angular_cl(cosmo, tracers[i], tracers[j], ell)
+    shifts = np.array([_empty_beam_shift(cosmo, omega_m, z, np.array(nz)) for nz in bins])
+    return cl, shifts
+
+
+def tomographic_bins(n_bins, *, redshift=None, dndz=None, photo_z_scatter=0.05):
+    """Split a source distribution into ``n_bins`` bins of equal source count.
+
+    The edges are the quantiles of ``dndz``; each bin's distribution is
+    ``dndz`` times the probability that a photometric redshift with a
+    Gaussian error of standard deviation ``photo_z_scatter * (1 + z)``
+    falls between the edges, so neighbouring bins overlap as in a real
+    survey.
+
+    Parameters
+    ----------
+    n_bins : int
+        Number of bins, at least 1.
+    redshift, dndz : array-like of shape (n_z,) or None, default=None
+        Source redshift distribution (unnormalised); both or neither
+        (default: ``source_redshift_distribution`` on ``0 <= z <= 3``).
+    photo_z_scatter : float, default=0.05
+        Photometric-redshift scatter in units of ``1 + z``; 0 cuts sharply.
+
+    Returns
+    -------
+    redshift : ndarray of shape (n_z,)
+    bins : ndarray of shape (n_bins, n_z)
+        The (unnormalised) distribution of each bin; they sum to ``dndz``.
+
+    Examples
+    --------
+    >>> from skdeepsphere.datasets._cosmology import tomographic_bins
+    >>> z, bins = tomographic_bins(3)
+    >>> bins.shape
+    (3, 301)
+    """
+    from scipy.special import ndtr
+
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    photo_z_scatter = float(photo_z_scatter)
+    if not (np.isfinite(photo_z_scatter) and photo_z_scatter >= 0):
+        raise ValueError(f"photo_z_scatter must be >= 0, got {photo_z_scatter}")
+    z, nz = _redshifts(redshift, dndz)
+    cumulative = np.concatenate([[0.0], np.cumsum(0.5 * (nz[1:] + nz[:-1]) * np.diff(z))])
+    edges = np.interp(np.linspace(0, 1, n_bins + 1), cumulative / cumulative[-1], z)
+    edges[0], edges[-1] = -np.inf, np.inf
+    if photo_z_scatter == 0:
+        inside = [(z >= low) & (z < high) for low, high in zip(edges[:-1], edges[1:])]
+        return z, np.array([nz * w for w in inside])
+    scatter = photo_z_scatter * (1 + z)
+    probability = np.diff(ndtr((edges[:, None] - z) / scatter), axis=0)
+    return z, nz * probability
 
 
 def ccl_convergence_spectrum(
