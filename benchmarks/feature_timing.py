@@ -18,7 +18,10 @@ the workers are faster; "same loop" when the maps take less than
 both columns then time the same code, and their ratio shows the noise).
 ``cold start`` is a first call with ``n_jobs`` after the workers were shut
 down: "(started)" if it started them (more than
-``MIN_COLD_PARALLEL_SECONDS`` of work), "(loop)" if it ran the plain loop.
+``MIN_COLD_PARALLEL_SECONDS`` of work), "(loop)" if it ran the plain loop;
+``first, None`` is the first call of a fresh copy with ``n_jobs=None``
+right after it, its like-for-like reference (a first call pays one-time
+set-up either way).
 With ``--one-thread`` the default loop runs again with healpy limited to one
 OpenMP thread (``threadpoolctl``), with its speed-up over the default. On a
 machine shared with other jobs the times are noisy: only the best of the
@@ -78,6 +81,9 @@ def stop_workers():
     """Shut joblib's process workers down, so that the next call finds none."""
     get_reusable_executor().shutdown(wait=True)
     features._last_parallel_call = None
+    # The worker processes still exit in the background after shutdown
+    # returns, which slowed the next call by up to 2x in a test: wait.
+    time.sleep(3)
 
 
 def timed(function):
@@ -129,7 +135,9 @@ def main():
             stop_workers()
             calls = features.parallel_calls
             cold[name] = (timed(lambda: parallel.transform(maps)),
-                          features.parallel_calls > calls)
+                          features.parallel_calls > calls,
+                          # the same first call of a fresh copy, n_jobs=None
+                          timed(lambda: copy.deepcopy(serial).transform(maps)))
             # Then the workers are started whatever the work, as by an
             # earlier call of a cross-validation, for the timed calls.
             cold_threshold = features.MIN_COLD_PARALLEL_SECONDS
@@ -163,6 +171,7 @@ def main():
     print(
         f"{'transformer':29s} {'n_jobs=None':>12s} {'x anafast':>9s} "
         f"{f'n_jobs={args.n_jobs}':>10s} {'n_jobs speed-up':>26s} {'cold start':>20s} "
+        f"{'first, None':>10s} "
         f"{'1 OpenMP thread':>16s}"
     )
     for name in variants:
@@ -174,18 +183,19 @@ def main():
         if not times[name, "parallel"]:
             print(
                 f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} "
-                f"{'(no n_jobs)':>10s} {'':>26s} {'':>20s} {threads:>16s}"
+                f"{'(no n_jobs)':>10s} {'':>26s} {'':>20s} {'':>10s} {threads:>16s}"
             )
             continue
         parallel = min(times[name, "parallel"]) / n
         verdict = "workers faster" if parallel < serial else "workers SLOWER"
         if name not in used_workers:
             verdict = "same loop"  # too little work: no worker was used
-        cold_time, started = cold[name]
+        cold_time, started, first_serial = cold[name]
         print(
             f"{name:29s} {serial:10.3f} s {serial / anafast:9.2f} {parallel:8.3f} s "
             f"{serial / parallel:9.2f} ({verdict:>14s}) {cold_time / n:8.3f} s "
-            f"{'(started)' if started else '(loop)':9s} {threads:>16s}",
+            f"{'(started)' if started else '(loop)':9s} {first_serial / n:8.3f} s "
+            f"{threads:>16s}",
             flush=True,
         )
     print(f"load average at end {os.getloadavg()[0]:.1f}")
