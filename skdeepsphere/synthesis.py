@@ -49,14 +49,26 @@ def gaussian_map(cl, nside, random_state):
     """
     random_state = check_random_state(random_state)
     lmax = len(cl) - 1
-    ell, m = hp.Alm.getlm(lmax)
-    scale = np.sqrt(cl[ell] / 2)
-    real = random_state.standard_normal(ell.size)
-    imag = random_state.standard_normal(ell.size)
-    real[m == 0] *= np.sqrt(2)
-    imag[m == 0] = 0.0
-    alm = (real + 1j * imag) * scale
+    ell, _ = hp.Alm.getlm(lmax)
+    alm = _white_alm(lmax, random_state) * np.sqrt(cl[ell] / 2)
     return hp.alm2map(alm, nside, lmax=lmax, pol=False)
+
+
+def _white_alm(lmax, random_state, n_fields=None):
+    """Harmonic coefficients of white noise, ``E|a_lm|^2 = 2``, healpy's order.
+
+    Re and Im of a_lm (m > 0) are standard normal, a_l0 is real with
+    variance 2: times ``sqrt(C_ell / 2)`` they are a field of spectrum
+    C_ell. The real parts of all fields are drawn first, then the
+    imaginary parts. Shape ``(n_alm,)``, or ``(n_fields, n_alm)``.
+    """
+    ell, m = hp.Alm.getlm(lmax)
+    shape = (ell.size,) if n_fields is None else (n_fields, ell.size)
+    real = random_state.standard_normal(shape)
+    imag = random_state.standard_normal(shape)
+    real[..., m == 0] *= np.sqrt(2)
+    imag[..., m == 0] = 0.0
+    return real + 1j * imag
 
 
 def random_smooth_maps(n_maps, nside, *, lmax=None, nest=False, random_state=None):

@@ -16,7 +16,6 @@ import torch
 
 from skdeepsphere import SphericalCNNClassifier, checkpoints
 
-NPIX = 768
 SMALL = dict(channels=(4, 4), cheb_order=3, batch_size=8, lr=3e-3, random_state=0,
              device="cpu")
 
@@ -24,14 +23,6 @@ SMALL = dict(channels=(4, 4), cheb_order=3, batch_size=8, lr=3e-3, random_state=
 def test_docstring_examples():
     result = doctest.testmod(checkpoints, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
-
-
-@pytest.fixture(scope="module")
-def maps_and_labels():
-    rng = np.random.default_rng(0)
-    y = np.repeat([0, 1], 20)
-    X = (rng.standard_normal((40, 2, NPIX)) * (1 + 0.5 * y[:, None, None]) + 0.3)
-    return X.astype(np.float32), y
 
 
 FIT_SCRIPT = textwrap.dedent("""

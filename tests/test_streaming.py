@@ -21,14 +21,6 @@ def test_docstring_examples():
     assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.fixture(scope="module")
-def maps_and_labels():
-    rng = np.random.default_rng(0)
-    y = np.repeat([0, 1], 20)
-    X = (rng.standard_normal((40, 2, NPIX)) * (1 + 0.5 * y[:, None, None]) + 0.3)
-    return X.astype(np.float32), y
-
-
 @pytest.fixture()
 def memmap(tmp_path, maps_and_labels):
     X, _ = maps_and_labels

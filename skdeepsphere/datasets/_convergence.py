@@ -28,7 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ..healpix import _healpy_threads, check_nside
-from ..synthesis import gaussian_map
+from ..synthesis import _white_alm, gaussian_map
 from ._patches import check_patch_nside, extract_patches
 
 __all__ = ["make_convergence_maps", "make_convergence_regression"]
@@ -103,9 +103,14 @@ def convergence_spectrum(nside, lmax):
     ell = np.arange(lmax + 1, dtype=float)
     cl = np.zeros(lmax + 1)
     cl[2:] = ell[2:] / (ell[2:] + 10.0) ** 2.4
-    sigma = _INTRINSIC_SMOOTHING * hp.nside2resol(nside)
-    cl *= np.exp(-ell * (ell + 1) * sigma**2)
+    cl *= _intrinsic_kernel(nside, lmax)
     return cl / _pixel_variance(cl)
+
+
+def _intrinsic_kernel(nside, lmax):
+    """The kernel of ``_INTRINSIC_SMOOTHING`` pixels applied to target spectra."""
+    ell = np.arange(lmax + 1)
+    return np.exp(-ell * (ell + 1) * (_INTRINSIC_SMOOTHING * hp.nside2resol(nside)) ** 2)
 
 
 def _lognormal_forward(cl_gaussian, shift, mu, weights):
@@ -238,8 +243,7 @@ def _ccl_classes(nside, lmax):
     """pyccl spectra (with the half-pixel kernel) and shifts of the two classes."""
     from ._cosmology import ccl_convergence_spectrum
 
-    ell = np.arange(lmax + 1)
-    kernel = np.exp(-ell * (ell + 1) * (_INTRINSIC_SMOOTHING * hp.nside2resol(nside)) ** 2)
+    kernel = _intrinsic_kernel(nside, lmax)
     spectra, shifts = [], []
     for omega_m, sigma_8 in COSMOLOGIES:
         cl, shift = ccl_convergence_spectrum(omega_m, sigma_8, lmax)
@@ -766,7 +770,7 @@ def _correlated_gaussian_maps(cl_matrix, nside, random_state):
     ``cl_matrix`` has shape ``(n_bins, n_bins, lmax + 1)``; at every
     multipole the matrix is made positive semi-definite (negative
     eigenvalues set to zero) and its square root mixes independent
-    standard normal a_lm, drawn as in :func:`~skdeepsphere.synthesis.gaussian_map`.
+    standard normal a_lm (:func:`~skdeepsphere.synthesis._white_alm`).
     Returns the maps and the spectra actually used.
     """
     n_bins, _, n_ell = cl_matrix.shape
@@ -774,12 +778,8 @@ def _correlated_gaussian_maps(cl_matrix, nside, random_state):
     values, vectors = np.linalg.eigh(np.moveaxis(cl_matrix, -1, 0))
     root = vectors * np.sqrt(np.clip(values, 0, None))[:, None, :]
     used = np.moveaxis(root @ np.swapaxes(root, 1, 2), 0, -1)
-    ell, m = hp.Alm.getlm(lmax)
-    real = random_state.standard_normal((n_bins, ell.size))
-    imag = random_state.standard_normal((n_bins, ell.size))
-    real[:, m == 0] *= np.sqrt(2)
-    imag[:, m == 0] = 0.0
-    white = (real + 1j * imag) / np.sqrt(2)
+    ell, _ = hp.Alm.getlm(lmax)
+    white = _white_alm(lmax, random_state, n_bins) / np.sqrt(2)
     alm = np.einsum("lbc,cl->bl", root[ell], white)
     maps = np.array([hp.alm2map(np.ascontiguousarray(a), nside, lmax=lmax, pol=False)
                      for a in alm])
@@ -795,8 +795,7 @@ def _ccl_tomographic_maps(omega, sigma, n_bins, nside, noise_level, smoothing,
     redshift, bins = tuple(redshift), tuple(tuple(b) for b in bins)
     transfer = default_transfer_function()
     band = int(_BAND_FACTOR * 3 * nside)
-    ell = np.arange(band)
-    kernel = np.exp(-ell * (ell + 1) * (_INTRINSIC_SMOOTHING * hp.nside2resol(nside)) ** 2)
+    kernel = _intrinsic_kernel(nside, band - 1)
 
     def spectra(omega_m, sigma_8):
         cl, shifts = _tomographic_spectra(float(omega_m), float(sigma_8), band - 1, transfer,

@@ -13,6 +13,22 @@ from torch.nn import functional
 __all__ = ["HealpixPool", "HealpixUnpool"]
 
 
+def _set_parents(module, parents):
+    """Store the assignment ``parents`` and what it implies on ``module``.
+
+    ``n_pixels``, ``n_parents``, and ``complete``: every parent has exactly
+    the 4 consecutive children ``4 p, ..., 4 p + 3`` (complete nested
+    groups), so a reshape suffices.
+    """
+    parents = np.asarray(parents, dtype=np.int64)
+    module.n_pixels = parents.size
+    module.n_parents = int(parents.max()) + 1 if parents.size else 0
+    module.complete = bool(
+        module.n_pixels == 4 * module.n_parents
+        and np.array_equal(parents, np.arange(module.n_pixels) // 4)
+    )
+    module.register_buffer("parents", torch.from_numpy(parents))
+
 class HealpixPool(nn.Module):
     """Max or average pooling from ``nside`` to ``nside / 2``.
 
@@ -37,16 +53,8 @@ class HealpixPool(nn.Module):
         super().__init__()
         if mode not in ("max", "avg"):
             raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
-        parents = np.asarray(parents, dtype=np.int64)
         self.mode = mode
-        self.n_pixels = parents.size
-        self.n_parents = int(parents.max()) + 1 if parents.size else 0
-        # Complete groups of 4 consecutive children: a reshape suffices.
-        self.complete = bool(
-            self.n_pixels == 4 * self.n_parents
-            and np.array_equal(parents, np.arange(self.n_pixels) // 4)
-        )
-        self.register_buffer("parents", torch.from_numpy(parents))
+        _set_parents(self, parents)
 
     def forward(self, x):
         """Pool ``x`` of shape (batch, channels, n_pixels)."""
@@ -92,14 +100,7 @@ class HealpixUnpool(nn.Module):
 
     def __init__(self, parents):
         super().__init__()
-        parents = np.asarray(parents, dtype=np.int64)
-        self.n_pixels = parents.size
-        self.n_parents = int(parents.max()) + 1 if parents.size else 0
-        self.complete = bool(
-            self.n_pixels == 4 * self.n_parents
-            and np.array_equal(parents, np.arange(self.n_pixels) // 4)
-        )
-        self.register_buffer("parents", torch.from_numpy(parents))
+        _set_parents(self, parents)
 
     def forward(self, x):
         """Unpool ``x`` of shape (batch, channels, n_parents)."""
