@@ -373,7 +373,16 @@ class _PredictModeScore(Callback):
             Xi = net.add_fixed_noise(Xi, generator)
             outputs.append(net.evaluation_step((Xi, yi)).detach().cpu().numpy())
             targets.append(np.asarray(yi))
-        value = float(self.score(np.concatenate(targets), np.concatenate(outputs)))
+        outputs = np.concatenate(outputs)
+        if not np.all(np.isfinite(outputs)):
+            # Finite but huge weights can still overflow in the forward pass:
+            # predict would return NaN.
+            raise ValueError(
+                f"training diverged: the network's outputs in predict mode became "
+                f"non-finite after epoch {len(net.history)}. Lower the learning rate "
+                f"lr={net.lr!r} or check the scale of the maps and targets."
+            )
+        value = float(self.score(np.concatenate(targets), outputs))
         previous = [row[key] for row in net.history[:-1] if key in row]
         net.history.record(key, value)
         net.history.record(key + "_best", not previous or value > max(previous))
