@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose
 from skdeepsphere.graph import healpix_laplacian, laplacian_hierarchy
 from skdeepsphere.healpix import parent_hierarchy
 from skdeepsphere.nn import ChebConv, DeepSphere, HealpixPool, PatchCNN2d, nested_patch_grid
+from skdeepsphere.nn.models import _pixel_major_blocks, _pixel_major_inference
 
 
 def dense_chebconv(L, x, weight, bias):
@@ -275,6 +276,42 @@ def test_deepsphere_fast_path_matches_reference_modules():
                             err_msg=name)
     for (name, a), b in zip(fast.named_buffers(), reference.buffers()):
         assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("in_channels", [1, 2])
+def test_deepsphere_inference_path_matches_reference_and_training_forward(in_channels):
+    # Without autograd, eval mode runs pixel-major: the maximum over the 4
+    # children before BatchNorm's affine map (a minimum where the scale is
+    # negative), 3 Chebyshev terms kept (K side by side for one input
+    # channel). Same values as the modules and as the forward with autograd.
+    import skdeepsphere
+    laplacians, _, parents = laplacian_hierarchy(8, None, 2)
+    torch.manual_seed(0)
+    model = DeepSphere(laplacians, parents, in_channels, 3, channels=(4, 6, 5),
+                       cheb_order=4).eval()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    with torch.no_grad():
+        for norm in norms:
+            norm.weight.copy_(torch.randn_like(norm.weight))
+            norm.bias.copy_(torch.randn_like(norm.bias))
+            norm.running_mean.copy_(torch.randn_like(norm.running_mean))
+            norm.running_var.uniform_(0.5, 2.0)
+    assert all((norm.weight < 0).any() and (norm.weight > 0).any() for norm in norms)
+    x = torch.randn(5, in_channels, 768)
+    with torch.no_grad():
+        fast = model(x)
+        with skdeepsphere.config_context(kernels="reference"):
+            expected = model(x)
+    assert_allclose(fast.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    assert_allclose(fast.numpy(), model(x).detach().numpy(), rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        blocks = model.blocks.double()
+        x = x.double()
+        assert _pixel_major_inference(blocks, x)
+        with skdeepsphere.config_context(kernels="reference"):
+            expected = blocks(x)
+        assert_allclose(_pixel_major_blocks(blocks, x).numpy(), expected.numpy(), rtol=1e-12,
+                        atol=1e-12)
 
 
 def test_deepsphere_hooks_see_their_modules():

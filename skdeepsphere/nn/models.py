@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from .._config import get_config
-from ._kernels.normalization import batch_norm_relu, fusable, fusable_pool
+from ._kernels.chebyshev import pixel_major_filter
+from ._kernels.normalization import (batch_norm_relu, fusable, fusable_pool,
+                                     pixel_major_batch_norm_relu)
 from .conv import ChebConv
 from .pool import HealpixPool, HealpixUnpool
 
@@ -122,9 +124,48 @@ class DeepSphere(nn.Module):
         """Scores of shape (batch, n_outputs) for maps (batch, in_channels, n_pixels)."""
         if get_config()["kernels"] != "fast":
             return self.head(self.blocks(x))
+        if _pixel_major_inference(self.blocks, x):
+            return self.head(_pixel_major_blocks(self.blocks, x))
         for block in self.blocks:
             x = _fast_block(block, x)
         return self.head(x)
+
+
+def _pixel_major_inference(blocks, x):
+    """Whether ``blocks`` may run pixel-major: inference with frozen
+    statistics, standard ChebConv -> BatchNorm -> ReLU (-> complete max-pool)
+    blocks on CPU, and no hook that expects to see a module called."""
+    if (torch.is_grad_enabled() or blocks.training or x.dim() != 3
+            or blocks._forward_hooks or blocks._forward_pre_hooks):
+        return False
+    for block in blocks:
+        layers = list(block)
+        if (not 3 <= len(layers) <= 4 or block._forward_hooks or block._forward_pre_hooks
+                or type(layers[0]) is not ChebConv or layers[0]._forward_hooks
+                or layers[0]._forward_pre_hooks or not fusable(layers[1], layers[2], x)
+                # (Precise BatchNorm calibrates single layers in training mode.)
+                or layers[1].training):
+            return False
+        if len(layers) == 4 and not (
+                type(layers[3]) is HealpixPool and layers[3].complete
+                and layers[3].mode == "max" and layers[3].n_pixels == layers[0].laplacian.n_pixels
+                and not (layers[3]._forward_hooks or layers[3]._forward_pre_hooks)):
+            return False
+    return len(blocks) > 0 and x.shape[-1] == blocks[0][0].laplacian.n_pixels
+
+
+def _pixel_major_blocks(blocks, x):
+    """The blocks' output, computed on pixel-major blocks (see
+    :func:`~skdeepsphere.nn._kernels.chebyshev.pixel_major_filter`): one
+    transpose in, one out, none between layers."""
+    batch, channels, n_pixels = x.shape
+    signals = x.reshape(batch * channels, n_pixels).T.contiguous()
+    for block in blocks:
+        conv, norm, _, *pool = list(block)
+        out = pixel_major_filter(conv.laplacian, signals, conv.weight, conv.bias, batch)
+        signals = pixel_major_batch_norm_relu(norm, out, batch, pool=bool(pool))
+        del out
+    return signals.view(-1, batch, signals.shape[1] // batch).permute(1, 2, 0).contiguous()
 
 
 def _fast_block(block, x):

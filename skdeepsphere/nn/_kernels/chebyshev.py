@@ -21,7 +21,7 @@ import torch
 from .ell import laplacian_step
 from .memory import empty_block
 
-__all__ = ["chebyshev_filter"]
+__all__ = ["chebyshev_filter", "pixel_major_filter"]
 
 
 def _transpose_into(source, out):
@@ -113,6 +113,64 @@ class _ChebyshevFilter(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None
 
 
+def pixel_major_filter(operator, x, weight, bias, batch):
+    """The filter on pixel-major signals, when no gradient is needed.
+
+    ``x`` is a contiguous (n_pixels, batch * C_in) block; the result is the
+    pixel-major (n_pixels * batch, C_out) block, which, viewed as
+    (n_pixels, batch * C_out), is the next layer's input: between layers
+    nothing is transposed. Each term is folded into the output as soon as
+    it exists and only the last two are kept (the pool hands the oldest
+    block back for the next term). With one input channel the K terms are
+    written side by side and the output is one GEMM of inner dimension K
+    rather than K rank-one updates, each a pass over the whole output.
+    """
+    n_pixels = x.shape[0]
+    cheb_order, channels, out_channels = weight.shape
+    rows = n_pixels * batch
+    if channels == 1:
+        terms = empty_block((cheb_order, n_pixels, batch), x.dtype, x.device)
+        terms[0].copy_(x)
+        for k in range(1, cheb_order):
+            if k == 1:
+                laplacian_step(operator, terms[0], 1.0, out=terms[1])
+            else:
+                laplacian_step(operator, terms[k - 1], 2.0, terms[k - 2], 1.0, out=terms[k])
+        product = terms.view(cheb_order, rows).T
+        matrix = weight.view(cheb_order, out_channels)
+        out = empty_block((rows, out_channels), x.dtype, x.device)
+        if bias is None:
+            return torch.mm(product, matrix, out=out)
+        return torch.addmm(bias, product, matrix, out=out)
+    out = empty_block((rows, out_channels), x.dtype, x.device)
+    if bias is None:
+        torch.mm(x.view(rows, channels), weight[0], out=out)
+    else:
+        torch.addmm(bias, x.view(rows, channels), weight[0], out=out)
+    previous, current = None, x
+    for k in range(1, cheb_order):
+        if k == 1:
+            following = laplacian_step(operator, current, 1.0)
+        else:
+            following = laplacian_step(operator, current, 2.0, previous, 1.0)
+        out.addmm_(following.view(rows, channels), weight[k])
+        previous, current = current, following
+    return out
+
+
+def _inference_filter(operator, x, weight, bias):
+    """:func:`pixel_major_filter` between (batch, channels, n_pixels) layouts."""
+    batch, channels, n_pixels = x.shape
+    out_channels = weight.shape[2]
+    signals = empty_block((n_pixels, batch * channels), x.dtype, x.device)
+    _transpose_into(x.reshape(batch * channels, n_pixels), signals)
+    out = pixel_major_filter(operator, signals, weight, bias, batch)
+    del signals
+    result = empty_block((batch, out_channels, n_pixels), x.dtype, x.device)
+    _transpose_into(out.view(n_pixels, -1), result.view(batch * out_channels, n_pixels))
+    return result
+
+
 def chebyshev_filter(operator, x, weight, bias):
     r"""``y[b, o] = sum_{k, i} theta[k, i, o] T_k(L) x[b, i] + bias[o]``.
 
@@ -128,4 +186,8 @@ def chebyshev_filter(operator, x, weight, bias):
     -------
     y : torch.Tensor of shape (batch, C_out, n_pixels)
     """
+    if not (torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (x, weight, bias))):
+        with torch.no_grad():
+            return _inference_filter(operator, x, weight, bias)
     return _ChebyshevFilter.apply(x, weight, bias, operator)

@@ -25,7 +25,7 @@ from torch.nn import functional
 from ..pool import HealpixPool
 from .memory import empty_block
 
-__all__ = ["batch_norm_relu", "fusable"]
+__all__ = ["batch_norm_relu", "fusable", "pixel_major_batch_norm_relu"]
 
 #: Children per parent of a complete nested pooling.
 _GROUP = 4
@@ -150,4 +150,63 @@ def batch_norm_relu(norm, x, pool=False):
     else:
         mean, var = norm.running_mean.double(), norm.running_var.double()
     invstd = (var + norm.eps).rsqrt()
+    if pool and not norm.training and not (torch.is_grad_enabled() and (
+            x.requires_grad or norm.weight.requires_grad or norm.bias.requires_grad)):
+        with torch.no_grad():
+            return _pooled_inference(x, norm.weight, norm.bias, mean, invstd)
     return _BatchNormReLU.apply(x, norm.weight, norm.bias, mean, invstd, norm.training, pool)
+
+
+def _pooled_inference(x, weight, bias, mean, invstd):
+    """``maxpool(relu(a x + b))`` with frozen statistics, pooling first.
+
+    Rounding is monotone, so for ``a >= 0`` the maximum of
+    ``fl(a x_i + b)`` is ``fl(a max_i x_i + b)`` exactly (for ``a < 0``,
+    the minimum): the affine map and the ReLU then touch a quarter of the
+    values, and neither the full-size output nor the indices are written.
+    """
+    scale = (weight.double() * invstd).to(x.dtype)
+    shift = (bias.double() - mean * weight.double() * invstd).to(x.dtype)
+    negative = scale < 0
+    if bool(negative.any()):
+        extreme = functional.max_pool1d(x, _GROUP)
+        extreme[:, negative] = -functional.max_pool1d(-x[:, negative], _GROUP)
+    else:
+        extreme = functional.max_pool1d(x, _GROUP)
+    return torch.addcmul(shift[:, None], extreme, scale[:, None]).relu_()
+
+
+def pixel_major_batch_norm_relu(norm, y, batch, pool):
+    """Frozen BatchNorm, ReLU (and max-pool) of a pixel-major block, no autograd.
+
+    Parameters
+    ----------
+    norm : torch.nn.BatchNorm1d
+        In evaluation mode: its running statistics are used.
+    y : torch.Tensor of shape (n_pixels * batch, channels)
+        Pixel-major, as :func:`.chebyshev.pixel_major_filter` returns it.
+    batch : int
+    pool : bool
+        Take the maximum over nested groups of 4 pixels (consecutive rows
+        of ``batch`` samples) first, exactly as :func:`_pooled_inference`.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_pixels', batch * channels)
+        The next layer's pixel-major input.
+    """
+    channels = y.shape[1]
+    mean, var = norm.running_mean.double(), norm.running_var.double()
+    invstd = (var + norm.eps).rsqrt()
+    scale = (norm.weight.double() * invstd).to(y.dtype)
+    shift = (norm.bias.double() - mean * norm.weight.double() * invstd).to(y.dtype)
+    if pool:
+        groups = y.view(-1, _GROUP, batch, channels)
+        extreme = groups.amax(1)
+        negative = scale < 0
+        if bool(negative.any()):
+            extreme[..., negative] = groups[..., negative].amin(1)
+        y = extreme
+    out = empty_block(y.shape, y.dtype, y.device)
+    torch.addcmul(shift, y, scale, out=out).relu_()
+    return out.view(-1, batch * channels)
