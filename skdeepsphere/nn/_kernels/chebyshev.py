@@ -55,20 +55,34 @@ class _ChebyshevFilter(torch.autograd.Function):
         batch, channels, n_pixels = x.shape
         cheb_order, _, out_channels = weight.shape
         rows = n_pixels * batch
-        first = empty_block((n_pixels, batch * channels), x.dtype, x.device)
-        _transpose_into(x.reshape(batch * channels, n_pixels), first)
-        terms = [first]
+        if channels == 1:
+            # The K terms side by side: one GEMM of inner dimension K (and
+            # one for the weight gradient) instead of K passes over the output.
+            stack = empty_block((cheb_order, n_pixels, batch), x.dtype, x.device)
+            terms = list(stack.unbind(0))
+        else:
+            terms = [empty_block((n_pixels, batch * channels), x.dtype, x.device)]
+        _transpose_into(x.reshape(batch * channels, n_pixels), terms[0])
         for k in range(1, cheb_order):
             if k == 1:
-                terms.append(laplacian_step(operator, first, 1.0))
+                step = laplacian_step(operator, terms[0], 1.0,
+                                      out=terms[1] if channels == 1 else None)
             else:
-                terms.append(laplacian_step(operator, terms[-1], 2.0, terms[-2], 1.0))
+                step = laplacian_step(operator, terms[k - 1], 2.0, terms[k - 2], 1.0,
+                                      out=terms[k] if channels == 1 else None)
+            if channels != 1:
+                terms.append(step)
         out = empty_block((rows, out_channels), x.dtype, x.device)
-        if bias is None:
-            torch.mm(terms[0].view(rows, channels), weight[0], out=out)
+        if channels == 1:
+            product, matrix = stack.view(cheb_order, rows).T, weight.view(cheb_order, -1)
+            terms = [stack]
         else:
-            torch.addmm(bias, terms[0].view(rows, channels), weight[0], out=out)
-        for k in range(1, cheb_order):
+            product, matrix = terms[0].view(rows, channels), weight[0]
+        if bias is None:
+            torch.mm(product, matrix, out=out)
+        else:
+            torch.addmm(bias, product, matrix, out=out)
+        for k in range(1, cheb_order if channels != 1 else 1):
             out.addmm_(terms[k].view(rows, channels), weight[k])
         ctx.operator = operator
         ctx.has_bias = bias is not None
@@ -90,8 +104,13 @@ class _ChebyshevFilter(torch.autograd.Function):
         grad = pixel_major.view(rows, out_channels)
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[1]:
-            grad_weight = torch.stack([_weight_gradient(term, grad, rows, channels)
-                                       for term in terms])
+            if channels == 1:
+                # terms[0] is the (K, n_pixels, batch) stack of the forward.
+                grad_weight = _weight_gradient(terms[0].view(cheb_order, rows).T, grad, rows,
+                                               cheb_order).view(cheb_order, 1, out_channels)
+            else:
+                grad_weight = torch.stack([_weight_gradient(term, grad, rows, channels)
+                                           for term in terms])
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = grad.sum(0)
         if ctx.needs_input_grad[0]:
