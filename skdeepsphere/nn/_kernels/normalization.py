@@ -50,6 +50,22 @@ def _channel_sums(x, y=None):
     return rows.sum(0, dtype=torch.float64)
 
 
+def _winners(y, pooled):
+    """Which of the 4 children holds each maximum, as uint8 of ``pooled``'s shape.
+
+    The first child on a tie, as ``max_pool1d``'s indices: the count of
+    leading children that differ from the maximum. Three comparisons of
+    strided quarter-size views cost a fifth of ``return_indices=True``.
+    """
+    children = y.view(*pooled.shape, _GROUP)
+    before = torch.ne(children[..., 0], pooled)
+    index = before.to(torch.uint8)
+    for child in (1, 2):
+        before &= torch.ne(children[..., child], pooled)
+        index += before
+    return index
+
+
 class _BatchNormReLU(torch.autograd.Function):
 
     @staticmethod
@@ -64,9 +80,10 @@ class _BatchNormReLU(torch.autograd.Function):
             ctx.save_for_backward(x, y, weight, mean, invstd)
             return y
         # Max over nested groups of 4 (HealpixPool on complete groups): the
-        # full-size y is not kept, only the winners' indices.
-        pooled, indices = functional.max_pool1d(y, _GROUP, return_indices=True)
-        ctx.save_for_backward(x, pooled, weight, mean, invstd, indices)
+        # full-size y is not kept, only which child won, as one byte per
+        # parent. max_pool1d with return_indices was 10x slower than without.
+        pooled = functional.max_pool1d(y, _GROUP)
+        ctx.save_for_backward(x, pooled, weight, mean, invstd, _winners(y, pooled))
         return pooled
 
     @staticmethod
@@ -79,9 +96,11 @@ class _BatchNormReLU(torch.autograd.Function):
         masked = empty_block(x.shape, x.dtype, x.device)
         if ctx.pool:
             # y holds the pooled maxima: a winner at 0 passes no gradient.
-            winners = torch.ops.aten.threshold_backward(grad, y, 0)
-            masked.zero_().view(batch * channels, n_pixels).scatter_(
-                1, indices[0].view(batch * channels, -1), winners.view(batch * channels, -1))
+            passed = torch.ops.aten.threshold_backward(grad, y, 0)
+            rows = batch * channels
+            positions = indices[0].view(rows, -1).long()
+            positions += torch.arange(0, n_pixels, _GROUP)
+            masked.zero_().view(rows, n_pixels).scatter_(1, positions, passed.view(rows, -1))
         else:
             torch.ops.aten.threshold_backward.grad_input(grad, y, 0, grad_input=masked)
         sum_g = _channel_sums(masked)
