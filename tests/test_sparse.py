@@ -336,7 +336,8 @@ def test_sparse_mm_branch_matches_dense(monkeypatch):
 
 
 def test_auto_compiles_in_the_background(monkeypatch):
-    # compile="auto": the first large call starts a process that warms
+    # compile="auto": after COMPILE_AFTER_EAGER_SECONDS of eager kernels
+    # (a short fit never compiles), a large call starts a process that warms
     # inductor's disk cache, and returns None (eager kernel); when it is
     # done, a thread loads the kernel; then calls get the compiled one.
     calls, warmers = [], []
@@ -371,8 +372,16 @@ def test_auto_compiles_in_the_background(monkeypatch):
     def example():
         return compiled.example_arguments(apply, 4, 2, torch.float32)
 
+    monkeypatch.setattr(compiled, "_eager_seconds", 0.0)
     small, big = compiled.COMPILE_MIN_ELEMENTS - 1, compiled.COMPILE_MIN_ELEMENTS
     with skdeepsphere.config_context(compile="auto"):
+        assert compiled.ready(apply, 9, torch.float32, small, example) is None
+        assert compiled.ready(apply, 9, torch.float32, big, example) is None
+        assert warmers == []  # not before enough eager kernel time
+        compiled.record_eager(compiled.COMPILE_AFTER_EAGER_SECONDS / 2)
+        assert compiled.ready(apply, 9, torch.float32, big, example) is None
+        assert warmers == []
+        compiled.record_eager(compiled.COMPILE_AFTER_EAGER_SECONDS / 2)
         assert compiled.ready(apply, 9, torch.float32, small, example) is None
         assert warmers == []  # small blocks never compile
         assert compiled.ready(apply, 9, torch.float32, big, example) is None
@@ -391,6 +400,24 @@ def test_auto_compiles_in_the_background(monkeypatch):
     assert len(warmers) == 1
     with skdeepsphere.config_context(compile=False):
         assert compiled.ready(apply, 9, torch.float32, big, example) is None
+
+
+def test_eager_kernel_time_counts_towards_compiling(monkeypatch):
+    # Only large blocks on the eager gather path count (those that could
+    # compile), and only in "auto" mode does the count gate compilation.
+    monkeypatch.setattr(compiled, "_eager_seconds", 0.0)
+    monkeypatch.setattr(compiled, "_state", {})
+    monkeypatch.setattr(compiled, "_start_warmer", lambda *args: pytest.fail("compiled"))
+    operator = SparseLaplacian(LAPLACIANS["full4"])
+    small = torch.randn(operator.n_pixels, 8)
+    big = torch.randn(operator.n_pixels, -(-compiled.COMPILE_MIN_ELEMENTS // operator.n_pixels))
+    with skdeepsphere.config_context(compile="auto"):
+        assert_allclose(laplacian_step(operator, big, 2.0, big, 1.0).numpy(),
+                        2 * LAPLACIANS["full4"] @ big.numpy() - big.numpy(), rtol=1e-4, atol=1e-4)
+        spent = compiled._eager_seconds
+        assert spent > 0
+        laplacian_step(operator, small, 1.0)
+        assert compiled._eager_seconds == spent
 
 
 def test_compiled_kernel_guards_its_unchecked_gathers(compiled_kernel):

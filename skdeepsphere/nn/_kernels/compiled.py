@@ -63,6 +63,21 @@ def gather_step(x, neighbours, weights, alpha, prev, beta, out):
     return out
 
 
+#: With ``compile="auto"``, compilation starts only once this many seconds
+#: have been spent in the eager kernel on large blocks: on 2 cores the
+#: compiler process slowed a 3-second first fit by 5 s, which a short fit
+#: never wins back; a long fit pays a few seconds of eager kernels first.
+COMPILE_AFTER_EAGER_SECONDS = 5.0
+
+_eager_seconds = 0.0  # spent in the eager kernel on blocks that could compile
+
+
+def record_eager(seconds):
+    """Count ``seconds`` of eager kernel time towards starting compilation."""
+    global _eager_seconds
+    _eager_seconds += seconds
+
+
 _lock = threading.Lock()
 _compiled = {}   # function -> torch.compile'd function
 _state = {}      # (function, width, dtype) -> "warming" | "compiling" | "ready" | "failed"
@@ -152,6 +167,8 @@ def ready(function, width, dtype, numel, example):
             compile_now = True
         else:
             compile_now = False
+            if state is None and mode == "auto" and _eager_seconds < COMPILE_AFTER_EAGER_SECONDS:
+                return None
             if state is None:
                 _state[key] = "warming"
                 _warmers[key] = _start_warmer(function, width, dtype)

@@ -16,6 +16,8 @@ application is then a gather of ``k`` rows and a weighted sum, which runs
 output gradient: forward and backward share one kernel.
 """
 
+import time
+
 import numpy as np
 import torch
 from scipy import sparse
@@ -80,18 +82,22 @@ def laplacian_step(operator, x, alpha, prev=None, beta=0.0, out=None):
                 return kernel(x, operator.neighbours, weights, scalars[0], target)
             return kernel(x, operator.neighbours, weights, scalars[0], prev.detach(),
                           scalars[1], target)
+        started = time.perf_counter() if x.numel() >= compiled.COMPILE_MIN_ELEMENTS else None
         # A bag of k weighted rows per pixel is exactly an ELL product.
         product = functional.embedding_bag(
             operator.neighbours, x, mode="sum",
             per_sample_weights=weights if alpha == 1 else weights * alpha)
         alpha = 1
     else:
+        started = None
         product = torch.sparse.mm(operator.matrix(x.dtype), x)
     out = product if out is None else out.copy_(product)
     if alpha != 1:
         out.mul_(alpha)
     if prev is not None:
         out.sub_(prev, alpha=beta)
+    if started is not None:
+        compiled.record_eager(time.perf_counter() - started)
     return out
 
 
