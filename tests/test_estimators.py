@@ -65,6 +65,25 @@ def test_classifier_learns_separable_problem(two_classes):
     assert clf.net_.history[-1, "train_loss"] < clf.net_.history[0, "train_loss"]
 
 
+def test_predict_runs_the_pixel_major_path(two_classes, monkeypatch):
+    # predict goes through skorch's evaluation step (eval mode, no
+    # autograd): it must take the pixel-major inference path, and give the
+    # probabilities of the reference modules.
+    import skdeepsphere
+    from skdeepsphere.nn import models
+    X, y = two_classes
+    clf = SphericalCNNClassifier(**{**SMALL, "max_epochs": 2}).fit(X[:40], y[:40])
+    calls = []
+    original = models._pixel_major_blocks
+    monkeypatch.setattr(models, "_pixel_major_blocks",
+                        lambda *args: calls.append(1) or original(*args))
+    proba = clf.predict_proba(X[80:])
+    assert len(calls) == -(-40 // SMALL["batch_size"])
+    with skdeepsphere.config_context(kernels="reference"):
+        np.testing.assert_allclose(proba, clf.predict_proba(X[80:]), rtol=1e-4, atol=1e-6)
+    assert len(calls) == -(-40 // SMALL["batch_size"])
+
+
 @pytest.mark.parametrize("architecture", ["fcn", "cnn"])
 def test_string_labels_and_architectures(two_classes, architecture):
     X, y = two_classes
