@@ -29,6 +29,7 @@ def _set_parents(module, parents):
     )
     module.register_buffer("parents", torch.from_numpy(parents))
 
+
 class HealpixPool(nn.Module):
     """Max or average pooling from ``nside`` to ``nside / 2``.
 

@@ -48,6 +48,42 @@ def _weight_gradient(term, grad, rows, channels):
                      grad.view(_CHUNKS, part, -1)).sum(0)
 
 
+def _next_term(operator, terms, out=None):
+    """``T_k = 2 L T_{k-1} - T_{k-2}`` (``L T_0`` for k = 1) from the last two terms."""
+    if len(terms) == 1:
+        return laplacian_step(operator, terms[0], 1.0, out=out)
+    return laplacian_step(operator, terms[-1], 2.0, terms[-2], 1.0, out=out)
+
+
+def _stacked_terms(operator, stack):
+    """Fill ``stack[1:]`` (K, n_pixels, n_signals) with the terms of ``stack[0]``.
+
+    With one input channel the K terms side by side make the filter one
+    GEMM of inner dimension K (and one for the weight gradient) instead of
+    K passes over the output.
+    """
+    terms = list(stack.unbind(0))
+    for k in range(1, len(terms)):
+        _next_term(operator, terms[:k], out=terms[k])
+    return stack
+
+
+def _stacked_product(stack, weight, bias, out):
+    """``out = sum_k stack[k] weight[k] + bias`` for one input channel."""
+    cheb_order = stack.shape[0]
+    product, matrix = stack.view(cheb_order, -1).T, weight.view(cheb_order, -1)
+    if bias is None:
+        return torch.mm(product, matrix, out=out)
+    return torch.addmm(bias, product, matrix, out=out)
+
+
+def _first_product(term, weight, bias, out):
+    """``out = term weight[0] + bias``, the start of the K accumulating GEMMs."""
+    if bias is None:
+        return torch.mm(term, weight[0], out=out)
+    return torch.addmm(bias, term, weight[0], out=out)
+
+
 class _ChebyshevFilter(torch.autograd.Function):
 
     @staticmethod
@@ -55,35 +91,20 @@ class _ChebyshevFilter(torch.autograd.Function):
         batch, channels, n_pixels = x.shape
         cheb_order, _, out_channels = weight.shape
         rows = n_pixels * batch
-        if channels == 1:
-            # The K terms side by side: one GEMM of inner dimension K (and
-            # one for the weight gradient) instead of K passes over the output.
-            stack = empty_block((cheb_order, n_pixels, batch), x.dtype, x.device)
-            terms = list(stack.unbind(0))
-        else:
-            terms = [empty_block((n_pixels, batch * channels), x.dtype, x.device)]
-        _transpose_into(x.reshape(batch * channels, n_pixels), terms[0])
-        for k in range(1, cheb_order):
-            if k == 1:
-                step = laplacian_step(operator, terms[0], 1.0,
-                                      out=terms[1] if channels == 1 else None)
-            else:
-                step = laplacian_step(operator, terms[k - 1], 2.0, terms[k - 2], 1.0,
-                                      out=terms[k] if channels == 1 else None)
-            if channels != 1:
-                terms.append(step)
         out = empty_block((rows, out_channels), x.dtype, x.device)
         if channels == 1:
-            product, matrix = stack.view(cheb_order, rows).T, weight.view(cheb_order, -1)
+            stack = empty_block((cheb_order, n_pixels, batch), x.dtype, x.device)
+            _transpose_into(x.reshape(batch, n_pixels), stack[0])
+            _stacked_product(_stacked_terms(operator, stack), weight, bias, out)
             terms = [stack]
         else:
-            product, matrix = terms[0].view(rows, channels), weight[0]
-        if bias is None:
-            torch.mm(product, matrix, out=out)
-        else:
-            torch.addmm(bias, product, matrix, out=out)
-        for k in range(1, cheb_order if channels != 1 else 1):
-            out.addmm_(terms[k].view(rows, channels), weight[k])
+            terms = [empty_block((n_pixels, batch * channels), x.dtype, x.device)]
+            _transpose_into(x.reshape(batch * channels, n_pixels), terms[0])
+            while len(terms) < cheb_order:
+                terms.append(_next_term(operator, terms))
+            _first_product(terms[0].view(rows, channels), weight, bias, out)
+            for k in range(1, cheb_order):
+                out.addmm_(terms[k].view(rows, channels), weight[k])
         ctx.operator = operator
         ctx.has_bias = bias is not None
         ctx.shape = (batch, channels, n_pixels)
@@ -147,33 +168,17 @@ def pixel_major_filter(operator, x, weight, bias, batch):
     n_pixels = x.shape[0]
     cheb_order, channels, out_channels = weight.shape
     rows = n_pixels * batch
-    if channels == 1:
-        terms = empty_block((cheb_order, n_pixels, batch), x.dtype, x.device)
-        terms[0].copy_(x)
-        for k in range(1, cheb_order):
-            if k == 1:
-                laplacian_step(operator, terms[0], 1.0, out=terms[1])
-            else:
-                laplacian_step(operator, terms[k - 1], 2.0, terms[k - 2], 1.0, out=terms[k])
-        product = terms.view(cheb_order, rows).T
-        matrix = weight.view(cheb_order, out_channels)
-        out = empty_block((rows, out_channels), x.dtype, x.device)
-        if bias is None:
-            return torch.mm(product, matrix, out=out)
-        return torch.addmm(bias, product, matrix, out=out)
     out = empty_block((rows, out_channels), x.dtype, x.device)
-    if bias is None:
-        torch.mm(x.view(rows, channels), weight[0], out=out)
-    else:
-        torch.addmm(bias, x.view(rows, channels), weight[0], out=out)
-    previous, current = None, x
+    if channels == 1:
+        stack = empty_block((cheb_order, n_pixels, batch), x.dtype, x.device)
+        stack[0].copy_(x)
+        return _stacked_product(_stacked_terms(operator, stack), weight, bias, out)
+    _first_product(x.view(rows, channels), weight, bias, out)
+    terms = [x]
     for k in range(1, cheb_order):
-        if k == 1:
-            following = laplacian_step(operator, current, 1.0)
-        else:
-            following = laplacian_step(operator, current, 2.0, previous, 1.0)
-        out.addmm_(following.view(rows, channels), weight[k])
-        previous, current = current, following
+        terms = terms[-2:]  # the older block goes back to the pool first
+        terms.append(_next_term(operator, terms))
+        out.addmm_(terms[-1].view(rows, channels), weight[k])
     return out
 
 

@@ -66,12 +66,22 @@ def _winners(y, pooled):
     return index
 
 
+def _affine(weight, bias, mean, invstd, dtype):
+    """BatchNorm as ``scale * x + shift``, computed in float64, cast to ``dtype``."""
+    scale = weight.double() * invstd
+    return scale.to(dtype), (bias.double() - mean * scale).to(dtype)
+
+
+def _frozen_statistics(norm):
+    """``(mean, invstd)`` of ``norm``'s running statistics, in float64."""
+    return norm.running_mean.double(), (norm.running_var.double() + norm.eps).rsqrt()
+
+
 class _BatchNormReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, mean, invstd, training, pool):
-        scale = (weight.double() * invstd).to(x.dtype)
-        shift = (bias.double() - mean * weight.double() * invstd).to(x.dtype)
+        scale, shift = _affine(weight, bias, mean, invstd, x.dtype)
         y = empty_block(x.shape, x.dtype, x.device)
         torch.addcmul(shift[:, None], x, scale[:, None], out=y).relu_()
         ctx.training = training
@@ -166,9 +176,9 @@ def batch_norm_relu(norm, x, pool=False):
                                                       alpha=momentum)
             norm.running_var.mul_(1 - momentum).add_(unbiased.to(norm.running_var.dtype),
                                                      alpha=momentum)
+        invstd = (var + norm.eps).rsqrt()
     else:
-        mean, var = norm.running_mean.double(), norm.running_var.double()
-    invstd = (var + norm.eps).rsqrt()
+        mean, invstd = _frozen_statistics(norm)
     if pool and not norm.training and not (torch.is_grad_enabled() and (
             x.requires_grad or norm.weight.requires_grad or norm.bias.requires_grad)):
         with torch.no_grad():
@@ -184,8 +194,7 @@ def _pooled_inference(x, weight, bias, mean, invstd):
     the minimum): the affine map and the ReLU then touch a quarter of the
     values, and neither the full-size output nor the indices are written.
     """
-    scale = (weight.double() * invstd).to(x.dtype)
-    shift = (bias.double() - mean * weight.double() * invstd).to(x.dtype)
+    scale, shift = _affine(weight, bias, mean, invstd, x.dtype)
     negative = scale < 0
     if bool(negative.any()):
         extreme = functional.max_pool1d(x, _GROUP)
@@ -215,10 +224,7 @@ def pixel_major_batch_norm_relu(norm, y, batch, pool):
         The next layer's pixel-major input.
     """
     channels = y.shape[1]
-    mean, var = norm.running_mean.double(), norm.running_var.double()
-    invstd = (var + norm.eps).rsqrt()
-    scale = (norm.weight.double() * invstd).to(y.dtype)
-    shift = (norm.bias.double() - mean * norm.weight.double() * invstd).to(y.dtype)
+    scale, shift = _affine(norm.weight, norm.bias, *_frozen_statistics(norm), y.dtype)
     if pool:
         groups = y.view(-1, _GROUP, batch, channels)
         extreme = groups.amax(1)
