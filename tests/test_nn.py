@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 from skdeepsphere.graph import healpix_laplacian, laplacian_hierarchy
 from skdeepsphere.healpix import parent_hierarchy
 from skdeepsphere.nn import ChebConv, DeepSphere, HealpixPool, PatchCNN2d, nested_patch_grid
-from skdeepsphere.nn.models import _pixel_major_blocks, _pixel_major_inference
+from skdeepsphere.nn.models import _pixel_major, _pixel_major_blocks
 
 
 def dense_chebconv(L, x, weight, bias):
@@ -257,6 +257,79 @@ def test_fused_batch_norm_relu_pool_matches_modules(training, ties):
                                         (x[:1, :, :16].detach().requires_grad_(),))
 
 
+def _to_pixel_major(x):
+    """(batch, channels, n_pixels) -> (n_pixels * batch, channels)."""
+    return x.permute(2, 0, 1).reshape(-1, x.shape[1])
+
+
+def _from_pixel_major(y, batch):
+    """(n_pixels, batch * channels) -> (batch, channels, n_pixels)."""
+    return y.view(y.shape[0], batch, -1).permute(1, 2, 0)
+
+
+@pytest.mark.parametrize("pool", [False, True])
+@pytest.mark.parametrize("training", [True, False])
+def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, monkeypatch):
+    # The training path on pixel-major blocks against BatchNorm1d -> ReLU
+    # (-> HealpixPool): outputs, gradients, running statistics, with ties
+    # in groups of 4 (the first maximum wins), a negative scale, and the
+    # statistics' dot products taken over several chunks, the last one short.
+    from skdeepsphere.nn._kernels import normalization
+    monkeypatch.setattr(normalization, "_DOT_CHUNK", 7 * 3 * 2)
+    torch.manual_seed(0)
+    norm = torch.nn.BatchNorm1d(3).double().train(training)
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([1.5, -0.7, 0.3]))
+        norm.bias.normal_()
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.5, 2.0)
+    reference = copy.deepcopy(norm)
+    batch, n_pixels = 2, 48
+    x = (2 + torch.randn(batch, 3, n_pixels, dtype=torch.float64)).mul(0.7).round()
+    groups = x.view(-1, 4)
+    assert ((groups == groups.amax(1, keepdim=True)).sum(1) > 1).sum() >= 5
+    x.requires_grad_()
+    modules = [reference, torch.nn.ReLU()] + [HealpixPool(np.arange(n_pixels) // 4)] * pool
+    expected = torch.nn.Sequential(*modules)(x)
+    pixel_major = _to_pixel_major(x)
+    ours = normalization.pixel_major_training_batch_norm_relu(norm, pixel_major, batch, pool)
+    assert ours.shape == (n_pixels // 4 ** pool, batch * 3)
+    assert_allclose(_from_pixel_major(ours, batch).detach().numpy(),
+                    expected.detach().numpy(), atol=1e-12)
+    grad = torch.randn(expected.shape, dtype=torch.float64)
+    theirs = torch.autograd.grad(expected, [x, reference.weight, reference.bias], grad)
+    mine = torch.autograd.grad(ours, [x, norm.weight, norm.bias],
+                               grad.permute(2, 0, 1).reshape(ours.shape))
+    for a, b in zip(mine, theirs):
+        assert_allclose(a.numpy(), b.numpy(), atol=1e-10)
+    for a, b in zip(norm.buffers(), reference.buffers()):
+        assert_allclose(a.numpy(), b.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_pixel_major_training_filter_matches_dense_polynomial(in_channels):
+    # Pixel-major in, pixel-major out, with autograd: against the dense
+    # polynomial, and its gradients against finite differences.
+    from skdeepsphere.nn._kernels.chebyshev import pixel_major_training_filter
+    L = healpix_laplacian(2, None)
+    torch.manual_seed(0)
+    conv = ChebConv(in_channels, 2, L, 4).double()
+    torch.nn.init.normal_(conv.bias)
+    batch = 3
+    x = torch.randn(batch, in_channels, 48, dtype=torch.float64)
+    signals = x.reshape(batch * in_channels, 48).T.contiguous()
+    out = pixel_major_training_filter(conv.laplacian, signals, conv.weight, conv.bias, batch)
+    expected = dense_chebconv(L, x.numpy(), conv.weight.detach().numpy(),
+                              conv.bias.detach().numpy())
+    assert out.shape == (48 * batch, 2)
+    assert_allclose(_from_pixel_major(out.view(48, -1), batch).detach().numpy(), expected,
+                    atol=1e-10)
+    assert torch.autograd.gradcheck(
+        lambda s, w, b: pixel_major_training_filter(conv.laplacian, s, w, b, batch),
+        (signals.requires_grad_(), conv.weight.detach().requires_grad_(),
+         conv.bias.detach().requires_grad_()))
+
+
 @pytest.mark.parametrize("in_channels", [1, 2])
 def test_deepsphere_fast_path_matches_reference_modules(in_channels):
     # The fast path (fused BatchNorm + ReLU, fast Chebyshev filter; with one
@@ -273,6 +346,7 @@ def test_deepsphere_fast_path_matches_reference_modules(in_channels):
         reference.train(mode == "train")
         fast.zero_grad()
         reference.zero_grad()
+        assert _pixel_major(fast.blocks, x)  # with autograd, in both modes
         out = fast(x)
         out.square().sum().backward()
         with skdeepsphere.config_context(kernels="reference"):
@@ -326,7 +400,7 @@ def test_deepsphere_inference_path_matches_reference_and_training_forward(in_cha
     with torch.no_grad():
         blocks = model.blocks.double()
         x = x.double()
-        assert _pixel_major_inference(blocks, x)
+        assert _pixel_major(blocks, x)
         with skdeepsphere.config_context(kernels="reference"):
             expected = blocks(x)
         assert_allclose(_pixel_major_blocks(blocks, x).numpy(), expected.numpy(), rtol=1e-12,

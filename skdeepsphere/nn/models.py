@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from .._config import get_config
-from ._kernels.chebyshev import pixel_major_filter
+from ._kernels.chebyshev import pixel_major_filter, pixel_major_training_filter
 from ._kernels.normalization import (batch_norm_relu, fusable, fusable_pool,
-                                     pixel_major_batch_norm_relu)
+                                     pixel_major_batch_norm_relu,
+                                     pixel_major_training_batch_norm_relu)
 from .conv import ChebConv
 from .pool import HealpixPool, HealpixUnpool
 
@@ -49,9 +50,12 @@ class DeepSphere(nn.Module):
       dense layer, which can use where features are.
 
     With the fast kernels (:func:`skdeepsphere.set_config`) on CPU, each
-    block's BatchNorm, ReLU and max-pooling run as one autograd node; the
-    modules, their ``state_dict`` and running statistics are the standard
-    ones, and a module with hooks is called as usual.
+    block's BatchNorm, ReLU and max-pooling run as one autograd node, and
+    the blocks hand each other pixel-major (pixels x batch, channels)
+    activations, in training as in prediction, so that nothing is
+    transposed between layers; the modules, their ``state_dict`` and
+    running statistics are the standard ones, and a module with hooks is
+    called as usual.
 
     Parameters
     ----------
@@ -124,27 +128,28 @@ class DeepSphere(nn.Module):
         """Scores of shape (batch, n_outputs) for maps (batch, in_channels, n_pixels)."""
         if get_config()["kernels"] != "fast":
             return self.head(self.blocks(x))
-        if _pixel_major_inference(self.blocks, x):
+        if _pixel_major(self.blocks, x):
             return self.head(_pixel_major_blocks(self.blocks, x))
         for block in self.blocks:
             x = _fast_block(block, x)
         return self.head(x)
 
 
-def _pixel_major_inference(blocks, x):
-    """Whether ``blocks`` may run pixel-major: inference with frozen
-    statistics, standard ChebConv -> BatchNorm -> ReLU (-> complete max-pool)
-    blocks on CPU, and no hook that expects to see a module called."""
-    if (torch.is_grad_enabled() or blocks.training or x.dim() != 3
-            or blocks._forward_hooks or blocks._forward_pre_hooks):
+def _pixel_major(blocks, x):
+    """Whether ``blocks`` may run on pixel-major blocks: standard
+    ChebConv -> BatchNorm -> ReLU (-> complete max-pool) blocks on CPU, no
+    hook that expects to see a module called, and either autograd (training,
+    or evaluation with gradients) or inference with frozen statistics."""
+    if x.dim() != 3 or blocks._forward_hooks or blocks._forward_pre_hooks:
         return False
     for block in blocks:
         layers = list(block)
         if (not 3 <= len(layers) <= 4 or block._forward_hooks or block._forward_pre_hooks
                 or type(layers[0]) is not ChebConv or layers[0]._forward_hooks
                 or layers[0]._forward_pre_hooks or not fusable(layers[1], layers[2], x)
-                # (Precise BatchNorm calibrates single layers in training mode.)
-                or layers[1].training):
+                # (Precise BatchNorm calibrates single layers in training
+                # mode without autograd: those take the modules' path.)
+                or (layers[1].training and not torch.is_grad_enabled())):
             return False
         if len(layers) == 4 and not (
                 type(layers[3]) is HealpixPool and layers[3].complete
@@ -155,15 +160,22 @@ def _pixel_major_inference(blocks, x):
 
 
 def _pixel_major_blocks(blocks, x):
-    """The blocks' output, computed on pixel-major blocks (see
-    :func:`~skdeepsphere.nn._kernels.chebyshev.pixel_major_filter`): one
-    transpose in, one out, none between layers."""
+    """The blocks' output, computed on pixel-major blocks: each layer's
+    Chebyshev output, (n_pixels * batch, channels), is the next input as it
+    is (see :func:`~skdeepsphere.nn._kernels.chebyshev.pixel_major_filter`).
+    One transpose in, one out, none between layers, forward or backward."""
     batch, channels, n_pixels = x.shape
     signals = x.reshape(batch * channels, n_pixels).T.contiguous()
+    autograd = torch.is_grad_enabled()
     for block in blocks:
         conv, norm, _, *pool = list(block)
-        out = pixel_major_filter(conv.laplacian, signals, conv.weight, conv.bias, batch)
-        signals = pixel_major_batch_norm_relu(norm, out, batch, pool=bool(pool))
+        if autograd:
+            out = pixel_major_training_filter(conv.laplacian, signals, conv.weight,
+                                              conv.bias, batch)
+            signals = pixel_major_training_batch_norm_relu(norm, out, batch, bool(pool))
+        else:
+            out = pixel_major_filter(conv.laplacian, signals, conv.weight, conv.bias, batch)
+            signals = pixel_major_batch_norm_relu(norm, out, batch, pool=bool(pool))
         del out
     return signals.view(-1, batch, signals.shape[1] // batch).permute(1, 2, 0).contiguous()
 

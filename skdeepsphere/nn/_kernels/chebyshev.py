@@ -8,9 +8,12 @@ Backward: the input gradient :math:`\sum_k T_k(L) G_k` with
 :math:`b_k = G_k + 2 L b_{k+1} - b_{k+2}`, one fused pass per order plus an
 in-place ``addmm``, so that no :math:`G_k` is ever stored. Fewer and smaller
 temporaries matter on CPU, where fresh memory costs page faults; blocks
-come from :func:`.memory.empty_block`. Layout changes between
-(batch, channels, n_pixels) and pixel-major are explicit 2-D transposes
-into such blocks (a 3-D ``permute().contiguous()`` is 5x slower).
+come from :func:`.memory.empty_block`. The filter works on pixel-major
+blocks; :class:`~skdeepsphere.nn.DeepSphere` keeps its activations in that
+layout from layer to layer (:func:`pixel_major_training_filter`,
+:func:`pixel_major_filter`), and :func:`chebyshev_filter` serves
+(batch, channels, n_pixels) tensors with explicit 2-D transposes into such
+blocks (a 3-D ``permute().contiguous()`` is 5x slower).
 
 The readable reference this must agree with is
 :func:`skdeepsphere.nn.chebyshev_basis` followed by an ``einsum``.
@@ -21,7 +24,7 @@ import torch
 from .ell import laplacian_step
 from .memory import empty_block
 
-__all__ = ["chebyshev_filter", "pixel_major_filter"]
+__all__ = ["chebyshev_filter", "pixel_major_filter", "pixel_major_training_filter"]
 
 
 def _transpose_into(source, out):
@@ -84,29 +87,94 @@ def _first_product(term, weight, bias, out):
     return torch.addmm(bias, term, weight[0], out=out)
 
 
+def _input_block(n_pixels, batch, channels, cheb_order, dtype, device):
+    """Storage for the filter's input and where the input goes in it.
+
+    With one input channel the input is the first of the stacked terms
+    (see :func:`_stacked_terms`); otherwise it is a (n_pixels, batch * C_in)
+    block of its own.
+    """
+    if channels == 1:
+        stack = empty_block((cheb_order, n_pixels, batch), dtype, device)
+        return stack, stack[0]
+    block = empty_block((n_pixels, batch * channels), dtype, device)
+    return block, block
+
+
+def _filter_forward(operator, first, weight, bias, batch):
+    """The filter of the pixel-major input held by ``first`` (see :func:`_input_block`).
+
+    Returns the pixel-major (n_pixels * batch, C_out) output and the terms
+    the backward needs: ``[stack]`` with one input channel, the K
+    (n_pixels, batch * C_in) blocks otherwise.
+    """
+    cheb_order, channels, out_channels = weight.shape
+    n_pixels = first.shape[-2]
+    rows = n_pixels * batch
+    out = empty_block((rows, out_channels), first.dtype, first.device)
+    if channels == 1:
+        _stacked_product(_stacked_terms(operator, first), weight, bias, out)
+        return out, [first]
+    terms = [first]
+    while len(terms) < cheb_order:
+        terms.append(_next_term(operator, terms))
+    _first_product(first.view(rows, channels), weight, bias, out)
+    for k in range(1, cheb_order):
+        out.addmm_(terms[k].view(rows, channels), weight[k])
+    return out, terms
+
+
+def _filter_backward(operator, grad, weight, terms, batch, needs_input_grad):
+    """Gradients of :func:`_filter_forward` for a pixel-major (rows, C_out) ``grad``.
+
+    Returns ``(grad_input, grad_weight, grad_bias)``, each None where
+    ``needs_input_grad`` (input, weight, bias) says it is not needed;
+    ``grad_input`` is a pixel-major (n_pixels, batch * C_in) block.
+    """
+    cheb_order, channels, out_channels = weight.shape
+    rows = grad.shape[0]
+    n_pixels = rows // batch
+    grad_x = grad_weight = grad_bias = None
+    if needs_input_grad[1]:
+        if channels == 1:
+            # terms[0] is the (K, n_pixels, batch) stack of the forward.
+            grad_weight = _weight_gradient(terms[0].view(cheb_order, rows).T, grad, rows,
+                                           cheb_order).view(cheb_order, 1, out_channels)
+        else:
+            grad_weight = torch.stack([_weight_gradient(term, grad, rows, channels)
+                                       for term in terms])
+    if needs_input_grad[2]:
+        grad_bias = grad.sum(0)
+    if needs_input_grad[0]:
+        # Clenshaw: b_{K-1} = G_{K-1}; b_k = G_k + 2 L b_{k+1} - b_{k+2};
+        # result = G_0 + L b_1 - b_2 (b_K = 0).
+        # Three rolling buffers: the one two steps old is free again.
+        def block():
+            return empty_block((n_pixels, batch * channels), grad.dtype, grad.device)
+
+        latest = torch.mm(grad, weight[-1].T, out=block().view(rows, channels))
+        free, later, latest = None, None, latest.view(n_pixels, -1)
+        for k in range(cheb_order - 2, -1, -1):
+            current = laplacian_step(operator, latest, 2.0 if k > 0 else 1.0, later,
+                                     1.0, out=block() if free is None else free)
+            current.view(rows, channels).addmm_(grad, weight[k].T)
+            free, later, latest = later, latest, current
+        grad_x = latest
+    return grad_x, grad_weight, grad_bias
+
+
 class _ChebyshevFilter(torch.autograd.Function):
+    """The filter between (batch, channels, n_pixels) layouts."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, operator):
         batch, channels, n_pixels = x.shape
-        cheb_order, _, out_channels = weight.shape
-        rows = n_pixels * batch
-        out = empty_block((rows, out_channels), x.dtype, x.device)
-        if channels == 1:
-            stack = empty_block((cheb_order, n_pixels, batch), x.dtype, x.device)
-            _transpose_into(x.reshape(batch, n_pixels), stack[0])
-            _stacked_product(_stacked_terms(operator, stack), weight, bias, out)
-            terms = [stack]
-        else:
-            terms = [empty_block((n_pixels, batch * channels), x.dtype, x.device)]
-            _transpose_into(x.reshape(batch * channels, n_pixels), terms[0])
-            while len(terms) < cheb_order:
-                terms.append(_next_term(operator, terms))
-            _first_product(terms[0].view(rows, channels), weight, bias, out)
-            for k in range(1, cheb_order):
-                out.addmm_(terms[k].view(rows, channels), weight[k])
+        out_channels = weight.shape[2]
+        storage, first = _input_block(n_pixels, batch, channels, weight.shape[0],
+                                      x.dtype, x.device)
+        _transpose_into(x.reshape(batch * channels, n_pixels), first)
+        out, terms = _filter_forward(operator, storage, weight, bias, batch)
         ctx.operator = operator
-        ctx.has_bias = bias is not None
         ctx.shape = (batch, channels, n_pixels)
         ctx.save_for_backward(weight, *terms)
         result = empty_block((batch, out_channels, n_pixels), x.dtype, x.device)
@@ -118,39 +186,45 @@ class _ChebyshevFilter(torch.autograd.Function):
     def backward(ctx, grad):
         weight, *terms = ctx.saved_tensors
         batch, channels, n_pixels = ctx.shape
-        cheb_order, _, out_channels = weight.shape
-        rows = n_pixels * batch
+        out_channels = weight.shape[2]
         pixel_major = empty_block((n_pixels, batch * out_channels), grad.dtype, grad.device)
         _transpose_into(grad.reshape(batch * out_channels, n_pixels), pixel_major)
-        grad = pixel_major.view(rows, out_channels)
-        grad_x = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[1]:
-            if channels == 1:
-                # terms[0] is the (K, n_pixels, batch) stack of the forward.
-                grad_weight = _weight_gradient(terms[0].view(cheb_order, rows).T, grad, rows,
-                                               cheb_order).view(cheb_order, 1, out_channels)
-            else:
-                grad_weight = torch.stack([_weight_gradient(term, grad, rows, channels)
-                                           for term in terms])
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = grad.sum(0)
-        if ctx.needs_input_grad[0]:
-            # Clenshaw: b_{K-1} = G_{K-1}; b_k = G_k + 2 L b_{k+1} - b_{k+2};
-            # result = G_0 + L b_1 - b_2 (b_K = 0).
-            # Three rolling buffers: the one two steps old is free again.
-            def block():
-                return empty_block((n_pixels, batch * channels), grad.dtype, grad.device)
-
-            latest = torch.mm(grad, weight[-1].T, out=block().view(rows, channels))
-            free, later, latest = None, None, latest.view(n_pixels, -1)
-            for k in range(cheb_order - 2, -1, -1):
-                current = laplacian_step(ctx.operator, latest, 2.0 if k > 0 else 1.0, later,
-                                         1.0, out=block() if free is None else free)
-                current.view(rows, channels).addmm_(grad, weight[k].T)
-                free, later, latest = later, latest, current
+        grad_x, grad_weight, grad_bias = _filter_backward(
+            ctx.operator, pixel_major.view(n_pixels * batch, out_channels), weight, terms,
+            batch, ctx.needs_input_grad[:3])
+        if grad_x is not None:
+            signals = grad_x
             grad_x = empty_block((batch, channels, n_pixels), grad.dtype, grad.device)
-            _transpose_into(latest, grad_x.view(batch * channels, n_pixels))
+            _transpose_into(signals, grad_x.view(batch * channels, n_pixels))
         return grad_x, grad_weight, grad_bias, None
+
+
+class _PixelMajorFilter(torch.autograd.Function):
+    """The filter from a pixel-major (n_pixels, batch * C_in) input to the
+    pixel-major (n_pixels * batch, C_out) output: no transposes."""
+
+    @staticmethod
+    def forward(ctx, signals, weight, bias, operator, batch):
+        if weight.shape[1] == 1:
+            storage, first = _input_block(signals.shape[0], batch, 1, weight.shape[0],
+                                          signals.dtype, signals.device)
+            first.copy_(signals)
+        else:
+            # The input block itself is the first term: saved, not copied.
+            storage = signals.contiguous()
+        out, terms = _filter_forward(operator, storage, weight, bias, batch)
+        ctx.operator = operator
+        ctx.batch = batch
+        ctx.save_for_backward(weight, *terms)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        weight, *terms = ctx.saved_tensors
+        grads = _filter_backward(ctx.operator, grad.contiguous(), weight, terms, ctx.batch,
+                                 ctx.needs_input_grad[:3])
+        return (*grads, None, None)
 
 
 def pixel_major_filter(operator, x, weight, bias, batch):
@@ -215,3 +289,14 @@ def chebyshev_filter(operator, x, weight, bias):
         with torch.no_grad():
             return _inference_filter(operator, x, weight, bias)
     return _ChebyshevFilter.apply(x, weight, bias, operator)
+
+
+def pixel_major_training_filter(operator, signals, weight, bias, batch):
+    """:func:`pixel_major_filter` with autograd: for training, between pixel-major blocks.
+
+    ``signals`` is (n_pixels, batch * C_in); the result is the pixel-major
+    (n_pixels * batch, C_out) block, and the input gradient is pixel-major
+    too, so that consecutive layers exchange no transposes in either
+    direction.
+    """
+    return _PixelMajorFilter.apply(signals, weight, bias, operator, batch)

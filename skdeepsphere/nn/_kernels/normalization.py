@@ -25,7 +25,8 @@ from torch.nn import functional
 from ..pool import HealpixPool
 from .memory import empty_block
 
-__all__ = ["batch_norm_relu", "fusable", "pixel_major_batch_norm_relu"]
+__all__ = ["batch_norm_relu", "fusable", "pixel_major_batch_norm_relu",
+           "pixel_major_training_batch_norm_relu"]
 
 #: Children per parent of a complete nested pooling.
 _GROUP = 4
@@ -50,18 +51,17 @@ def _channel_sums(x, y=None):
     return rows.sum(0, dtype=torch.float64)
 
 
-def _winners(y, pooled):
-    """Which of the 4 children holds each maximum, as uint8 of ``pooled``'s shape.
+def _winners(children, pooled):
+    """Which of the 4 ``children`` holds each maximum, as uint8 of ``pooled``'s shape.
 
     The first child on a tie, as ``max_pool1d``'s indices: the count of
     leading children that differ from the maximum. Three comparisons of
     strided quarter-size views cost a fifth of ``return_indices=True``.
     """
-    children = y.view(*pooled.shape, _GROUP)
-    before = torch.ne(children[..., 0], pooled)
+    before = torch.ne(children[0], pooled)
     index = before.to(torch.uint8)
-    for child in (1, 2):
-        before &= torch.ne(children[..., child], pooled)
+    for child in children[1:3]:
+        before &= torch.ne(child, pooled)
         index += before
     return index
 
@@ -72,9 +72,48 @@ def _affine(weight, bias, mean, invstd, dtype):
     return scale.to(dtype), (bias.double() - mean * scale).to(dtype)
 
 
+def _update_running_statistics(norm, total, total_squares, n):
+    """Batch ``(mean, var)`` from float64 sums over ``n`` values per channel,
+    folded into ``norm``'s running statistics as :class:`torch.nn.BatchNorm1d` does."""
+    mean = total / n
+    var = (total_squares / n - mean**2).clamp_(min=0)
+    norm.num_batches_tracked.add_(1)
+    momentum = (1.0 / float(norm.num_batches_tracked) if norm.momentum is None
+                else norm.momentum)
+    unbiased = var * (n / max(n - 1, 1))
+    norm.running_mean.mul_(1 - momentum).add_(mean.to(norm.running_mean.dtype),
+                                              alpha=momentum)
+    norm.running_var.mul_(1 - momentum).add_(unbiased.to(norm.running_var.dtype),
+                                             alpha=momentum)
+    return mean, var
+
+
 def _frozen_statistics(norm):
     """``(mean, invstd)`` of ``norm``'s running statistics, in float64."""
     return norm.running_mean.double(), (norm.running_var.double() + norm.eps).rsqrt()
+
+
+def _gradients(ctx, masked, x, weight, mean, invstd, sum_g, sum_gx, n, per_channel):
+    """The gradients of BatchNorm given ``masked``, the gradient of its output.
+
+    ``sum_g`` and ``sum_gx`` are the float64 per-channel sums of ``masked``
+    and ``masked * x`` over the ``n`` values of a channel; ``per_channel``
+    shapes a (channels,) vector to broadcast against ``x``. The input
+    gradient overwrites ``masked``.
+    """
+    sum_gx = sum_gx - mean * sum_g  # sum of g (x - mean)
+    grad_weight = (sum_gx * invstd).to(weight.dtype)
+    grad_bias = sum_g.to(weight.dtype)
+    grad_x = None
+    if ctx.needs_input_grad[0]:
+        a = weight.double() * invstd
+        grad_x = masked.mul_(per_channel(a.to(x.dtype)))
+        if ctx.training:
+            # The batch statistics depend on x: grad_x = a g + b x + c.
+            b = -a * invstd**2 * sum_gx / n
+            c = -a * sum_g / n - b * mean
+            grad_x.addcmul_(x, per_channel(b.to(x.dtype))).add_(per_channel(c.to(x.dtype)))
+    return grad_x, grad_weight, grad_bias, *[None] * (len(ctx.needs_input_grad) - 3)
 
 
 class _BatchNormReLU(torch.autograd.Function):
@@ -93,7 +132,8 @@ class _BatchNormReLU(torch.autograd.Function):
         # full-size y is not kept, only which child won, as one byte per
         # parent. max_pool1d with return_indices was 10x slower than without.
         pooled = functional.max_pool1d(y, _GROUP)
-        ctx.save_for_backward(x, pooled, weight, mean, invstd, _winners(y, pooled))
+        winners = _winners(y.view(*pooled.shape, _GROUP).unbind(-1), pooled)
+        ctx.save_for_backward(x, pooled, weight, mean, invstd, winners)
         return pooled
 
     @staticmethod
@@ -114,19 +154,111 @@ class _BatchNormReLU(torch.autograd.Function):
         else:
             torch.ops.aten.threshold_backward.grad_input(grad, y, 0, grad_input=masked)
         sum_g = _channel_sums(masked)
-        sum_gx = _channel_sums(masked, x) - mean * sum_g  # sum of g (x - mean)
-        grad_weight = (sum_gx * invstd).to(weight.dtype)
-        grad_bias = sum_g.to(weight.dtype)
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            a = weight.double() * invstd
-            grad_x = masked.mul_(a.to(x.dtype)[:, None])
-            if ctx.training:
-                # The batch statistics depend on x: grad_x = a g + b x + c.
-                b = -a * invstd**2 * sum_gx / n
-                c = -a * sum_g / n - b * mean
-                grad_x.addcmul_(x, b.to(x.dtype)[:, None]).add_(c.to(x.dtype)[:, None])
-        return grad_x, grad_weight, grad_bias, None, None, None, None
+        sum_gx = _channel_sums(masked, x)
+        return _gradients(ctx, masked, x, weight, mean, invstd, sum_g, sum_gx,
+                          batch * n_pixels, lambda v: v[:, None])
+
+
+#: Elements per chunk of :func:`_column_dots` (4 MB of float32, in L3 cache).
+_DOT_CHUNK = 1 << 20
+
+
+def _column_sums(x, batch):
+    """Per-channel float64 sums of a pixel-major (n_pixels * batch, channels) block."""
+    channels = x.shape[1]
+    return x.view(-1, batch * channels).sum(0).view(batch, channels).sum(0, dtype=torch.float64)
+
+
+def _column_dots(x, y, batch):
+    """Per-channel float64 sums of ``x * y`` for pixel-major (n_pixels * batch, channels) blocks.
+
+    The product is formed a cache-sized chunk of pixels at a time, so that
+    no full-size block is written (the channel-major layout uses one batched
+    dot product per row instead).
+    """
+    channels = x.shape[1]
+    width = batch * channels
+    x, y = x.view(-1, width), y.view(-1, width)
+    step = max(1, _DOT_CHUNK // width)
+    buffer = torch.empty((min(step, x.shape[0]), width), dtype=x.dtype)
+    total = torch.zeros(width, dtype=torch.float64)
+    for start in range(0, x.shape[0], step):
+        part = torch.mul(x[start:start + step], y[start:start + step],
+                         out=buffer[:min(step, x.shape[0] - start)])
+        total += part.sum(0)
+    return total.view(batch, channels).sum(0)
+
+
+class _PixelMajorBatchNormReLU(torch.autograd.Function):
+    """BatchNorm, ReLU and (optionally) the max over nested groups of 4 on a
+    pixel-major (n_pixels * batch, channels) block; returns the next
+    layer's pixel-major (n_pixels', batch * channels) input."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean, invstd, training, batch, pool):
+        scale, shift = _affine(weight, bias, mean, invstd, x.dtype)
+        y = empty_block(x.shape, x.dtype, x.device)
+        torch.addcmul(shift, x, scale, out=y).relu_()
+        width = batch * x.shape[1]
+        ctx.training, ctx.batch, ctx.pool = training, batch, pool
+        if not pool:
+            ctx.save_for_backward(x, y, weight, mean, invstd)
+            return y.view(-1, width)
+        children = y.view(-1, _GROUP, width)
+        pooled = empty_block((children.shape[0], width), x.dtype, x.device)
+        torch.amax(children, 1, out=pooled)
+        ctx.save_for_backward(x, pooled, weight, mean, invstd,
+                              _winners(children.unbind(1), pooled))
+        return pooled
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, y, weight, mean, invstd, *winners = ctx.saved_tensors
+        grad = grad.contiguous()
+        masked = empty_block(x.shape, x.dtype, x.device)
+        if ctx.pool:
+            # y holds the pooled maxima: a winner at 0 passes no gradient.
+            passed = torch.ops.aten.threshold_backward(grad, y, 0)
+            children, zero = masked.view(-1, _GROUP, passed.shape[1]), passed.new_zeros(())
+            for child in range(_GROUP):
+                torch.where(winners[0] == child, passed, zero, out=children[:, child])
+        else:
+            torch.ops.aten.threshold_backward.grad_input(grad.view(x.shape), y, 0,
+                                                         grad_input=masked)
+        return _gradients(ctx, masked, x, weight, mean, invstd,
+                          _column_sums(masked, ctx.batch), _column_dots(masked, x, ctx.batch),
+                          x.shape[0], lambda v: v)
+
+
+def pixel_major_training_batch_norm_relu(norm, x, batch, pool):
+    """BatchNorm, ReLU (and max-pool) of a pixel-major block, with autograd.
+
+    Parameters
+    ----------
+    norm : torch.nn.BatchNorm1d
+        Its running statistics are updated in training mode, used in
+        evaluation mode, as :func:`batch_norm_relu` does.
+    x : torch.Tensor of shape (n_pixels * batch, channels)
+        Pixel-major, as :func:`.chebyshev.pixel_major_training_filter` returns it.
+    batch : int
+    pool : bool
+        Take the maximum over nested groups of 4 pixels.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_pixels', batch * channels)
+        The next layer's pixel-major input.
+    """
+    if norm.training:
+        with torch.no_grad():
+            mean, var = _update_running_statistics(
+                norm, _column_sums(x, batch), _column_dots(x, x, batch), x.shape[0])
+        invstd = (var + norm.eps).rsqrt()
+    else:
+        mean, invstd = _frozen_statistics(norm)
+    return _PixelMajorBatchNormReLU.apply(x, norm.weight, norm.bias, mean, invstd,
+                                          norm.training, batch, pool)
 
 
 def fusable_pool(pool, x):
@@ -164,18 +296,9 @@ def batch_norm_relu(norm, x, pool=False):
     """
     x = x.contiguous()
     if norm.training:
-        n = x.shape[0] * x.shape[2]
         with torch.no_grad():
-            mean = _channel_sums(x) / n
-            var = (_channel_sums(x, x) / n - mean**2).clamp_(min=0)
-            norm.num_batches_tracked.add_(1)
-            momentum = (1.0 / float(norm.num_batches_tracked) if norm.momentum is None
-                        else norm.momentum)
-            unbiased = var * (n / max(n - 1, 1))
-            norm.running_mean.mul_(1 - momentum).add_(mean.to(norm.running_mean.dtype),
-                                                      alpha=momentum)
-            norm.running_var.mul_(1 - momentum).add_(unbiased.to(norm.running_var.dtype),
-                                                     alpha=momentum)
+            mean, var = _update_running_statistics(
+                norm, _channel_sums(x), _channel_sums(x, x), x.shape[0] * x.shape[2])
         invstd = (var + norm.eps).rsqrt()
     else:
         mean, invstd = _frozen_statistics(norm)
