@@ -323,7 +323,10 @@ def step_figures(device, quick, nsides=None):
             def run():
                 # kernels="reference": DeepSphere calls its standard modules
                 # one by one (the textbook ChebConv forward is patched in).
-                with skdeepsphere.config_context(kernels=kernels):
+                # compile=True: the steady state of a fit, which "auto"
+                # reaches after 5 s of eager kernels; "auto" would start the
+                # compiler in the background in the middle of the timings.
+                with skdeepsphere.config_context(kernels=kernels, compile=True):
                     optimizer.zero_grad(set_to_none=True)
                     torch.nn.functional.cross_entropy(model(x), y).backward()
                     optimizer.step()
@@ -351,8 +354,12 @@ def step_figures(device, quick, nsides=None):
                 with skdeepsphere.config_context(kernels="reference"):
                     return textbook(x)
 
+            def ours_predict():
+                with skdeepsphere.config_context(compile=True):
+                    return ours(x)
+
             with torch.no_grad():
-                predict = compare({"textbook": textbook_predict, "ours": lambda: ours(x)},
+                predict = compare({"textbook": textbook_predict, "ours": ours_predict},
                                   device, repeat)
             figures[f"predict_speedup_nside{nside}"] = {
                 "value": predict["textbook"] / predict["ours"], "unit": "x",
