@@ -452,7 +452,7 @@ class _SphericalCNNBase(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
         "augment_noise": [Interval(Real, 0, None, closed="left")],
-        "augment_rotation": ["boolean"],
+        "augment_rotation": ["boolean", StrOptions({"grid"})],
         "checkpoint": [str, os.PathLike, None],
         "resume": ["boolean"],
         "device": [_TorchDevice()],
@@ -691,10 +691,12 @@ class _SphericalCNNBase(BaseEstimator):
         if self.augment_rotation:
             if not self._full_sky():
                 raise ValueError(
-                    "augment_rotation=True needs full-sky maps: a rotation moves "
-                    "pixels out of a partial sky; use pixels=None"
+                    f"augment_rotation={self.augment_rotation!r} needs full-sky maps: a "
+                    "rotation moves pixels out of a partial sky; use pixels=None"
                 )
-            rotation = RandomBatchRotation(self.nside_, random_state=seed + rank)
+            rotation = RandomBatchRotation(
+                self.nside_, random_state=seed + rank,
+                rotations="grid" if self.augment_rotation == "grid" else "uniform")
         fork = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(seed)
@@ -818,7 +820,8 @@ class _SphericalCNNBase(BaseEstimator):
     def _check_dense_options(self):
         if self.augment_rotation:
             raise ValueError(
-                "augment_rotation=True is not supported with architecture='unet': "
+                f"augment_rotation={self.augment_rotation!r} is not supported with "
+                "architecture='unet': "
                 "the per-pixel targets would have to be rotated with the maps"
             )
 
@@ -923,12 +926,15 @@ _PARAMETERS_DOC = """
         and the BatchNorm statistics get this noise too (a fixed draw for
         the first two), so that they describe the noisy maps the network
         is trained for.
-    augment_rotation : bool, default=False
+    augment_rotation : bool or "grid", default=False
         Rotate every training map by a fresh uniformly random rotation at
         every epoch (bilinear resampling, see
         :mod:`skdeepsphere.rotation`), to learn rotation invariance from
-        maps seen in one orientation. Full sky only (``pixels=None``);
-        the rotations are seeded by ``random_state``.
+        maps seen in one orientation. ``"grid"``: by one of the 8 rotations
+        that move HEALPix pixels onto pixels
+        (:func:`~skdeepsphere.rotation.grid_rotations`), exact, where
+        resampling would smooth away part of a small-scale signal. Full sky
+        only (``pixels=None``); the rotations are seeded by ``random_state``.
     checkpoint : str or path-like, default=None
         Folder where, after every epoch, the parameters, optimizer state,
         history and random state are saved (see

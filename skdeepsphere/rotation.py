@@ -32,6 +32,8 @@ from scipy.spatial.transform import Rotation
 from .healpix import check_maps, check_nside, npix_to_nside
 
 __all__ = [
+    "grid_rotations",
+    "grid_permutations",
     "random_rotations",
     "rotation_resampling",
     "rotate_maps",
@@ -68,6 +70,77 @@ def random_rotations(n_rotations, random_state=None):
         raise ValueError(f"n_rotations must be a positive integer, got {n_rotations}")
     # scipy reads an int or None like sklearn's check_random_state.
     return Rotation.random(n_rotations, random_state=random_state).as_matrix()
+
+
+def grid_rotations():
+    """The 8 rotations that map the HEALPix grid onto itself, at every nside.
+
+    Quarter turns about the polar axis (every ring holds a multiple of 4
+    equally spaced pixels), each alone and followed by the half turn about
+    the x axis, :math:`(x, y, z) \\mapsto (x, -y, -z)` (the rings of the
+    two hemispheres mirror each other). Rotating a map by one of them moves
+    pixels onto pixels: no interpolation, no smoothing (see
+    :func:`grid_permutations`).
+
+    Returns
+    -------
+    rotations : ndarray of shape (8, 3, 3)
+        Orthogonal matrices of determinant 1; the first is the identity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere.rotation import grid_rotations
+    >>> R = grid_rotations()
+    >>> R.shape, bool(np.allclose(np.linalg.det(R), 1))
+    ((8, 3, 3), True)
+    """
+    turns = [np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+             for a in np.arange(4) * np.pi / 2]
+    flip = np.diag([1.0, -1.0, -1.0])
+    return np.stack([turn @ half for half in (np.eye(3), flip) for turn in turns]).round(15)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_permutations(nside, nest):
+    centres = _pixel_centres(nside, nest)
+    permutations = []
+    for rotation in grid_rotations():
+        # rotated(v) = maps(R^{-1} v): the pixel whose centre is R^T v.
+        theta, phi = hp.vec2ang(centres @ rotation)
+        permutations.append(hp.ang2pix(nside, theta, phi, nest=nest))
+    permutations = np.stack(permutations).astype(np.int64)
+    permutations.flags.writeable = False
+    return permutations
+
+
+def grid_permutations(nside, *, nest=False):
+    """Pixel permutations of the 8 rotations of :func:`grid_rotations`.
+
+    Parameters
+    ----------
+    nside : int
+        Resolution of the maps.
+    nest : bool, default=False
+        Ordering of the maps (and of the returned indices): NESTED if True,
+        else RING.
+
+    Returns
+    -------
+    permutations : ndarray of int64, shape (8, 12 * nside**2)
+        ``maps[..., permutations[g]]`` is ``maps`` rotated by
+        ``grid_rotations()[g]``, as :func:`rotate_maps` defines a rotation,
+        exactly. Read-only (cached).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsphere.rotation import grid_permutations
+    >>> permutations = grid_permutations(2)
+    >>> permutations.shape, bool((np.sort(permutations, axis=1) == np.arange(48)).all())
+    ((8, 48), True)
+    """
+    return _grid_permutations(check_nside(nside), bool(nest))
 
 
 def _check_rotations(rotations):

@@ -330,17 +330,19 @@ def polar_blobs(n=40, noise=0.1, seed=0):
     return X + noise * rng.normal(size=X.shape), y
 
 
-def test_augment_rotation_rotates_every_training_map():
+@pytest.mark.parametrize("augment_rotation", [True, "grid"])
+def test_augment_rotation_rotates_every_training_map(augment_rotation):
     """Random rotations make the pole of a blob uninformative: the loss stays
-    at chance level (ln 2) while the unaugmented network learns at once."""
+    at chance level (ln 2) while the unaugmented network learns at once.
+    Half of the grid's 8 rotations swap the poles too."""
     X, y = polar_blobs()
     params = {**SMALL, "architecture": "cnn"}
     plain = SphericalCNNClassifier(**params).fit(X, y)
-    rotated = SphericalCNNClassifier(augment_rotation=True, **params).fit(X, y)
+    rotated = SphericalCNNClassifier(augment_rotation=augment_rotation, **params).fit(X, y)
     assert plain.net_.history[-1, "train_loss"] < 0.1
     assert np.mean(rotated.net_.history[-4:, "train_loss"]) > 0.6
     # the augmentation is seeded by random_state and survives pickling
-    again = SphericalCNNClassifier(augment_rotation=True, **params).fit(X, y)
+    again = SphericalCNNClassifier(augment_rotation=augment_rotation, **params).fit(X, y)
     np.testing.assert_array_equal(again.predict_proba(X), rotated.predict_proba(X))
     restored = pickle.loads(pickle.dumps(rotated))
     np.testing.assert_array_equal(restored.predict_proba(X), rotated.predict_proba(X))

@@ -15,6 +15,8 @@ from skdeepsphere import rotation
 from skdeepsphere.graph import healpix_laplacian, laplacian_hierarchy
 from skdeepsphere.nn import ChebConv, HealpixPool, RandomBatchRotation
 from skdeepsphere.rotation import (
+    grid_permutations,
+    grid_rotations,
     random_rotations,
     rotate_maps,
     empirical_equivariance_error,
@@ -199,6 +201,45 @@ def test_random_batch_rotation_matches_rotate_maps():
     # a fresh rotation at every call
     rotate = RandomBatchRotation(nside, random_state=0)
     assert not torch.allclose(rotate(batch), rotate(batch))
+
+
+@pytest.mark.parametrize("nest", [False, True])
+def test_grid_rotations_are_the_grid_symmetries(nest):
+    # 8 distinct proper rotations, closed under products; each one's
+    # permutation is a bijection at every nside and equals the bilinear
+    # rotation (healpy's interpolation at pixel centres), which is exact there.
+    rotations = grid_rotations()
+    assert rotations.shape == (8, 3, 3)
+    np.testing.assert_allclose(np.linalg.det(rotations), 1.0, atol=1e-12)
+    np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1),
+                               np.broadcast_to(np.eye(3), (8, 3, 3)), atol=1e-12)
+    flat = rotations.reshape(8, 9)
+    assert len(np.unique(flat.round(9), axis=0)) == 8
+    for a in rotations:
+        for b in rotations:
+            assert np.abs(flat - (a @ b).ravel()).max(axis=1).min() < 1e-12
+    for nside in (1, 2, 4, 16):
+        permutations = grid_permutations(nside, nest=nest)
+        assert (np.sort(permutations, axis=1) == np.arange(12 * nside**2)).all()
+    maps = random_smooth_maps(3, 8, nest=nest, random_state=0)
+    for rotation, permutation in zip(rotations, grid_permutations(8, nest=nest)):
+        np.testing.assert_allclose(maps[:, permutation], rotate_maps(maps, rotation, nest=nest),
+                                   atol=1e-12)
+
+
+def test_random_batch_grid_rotation_permutes_exactly():
+    nside = 4
+    batch = torch.randn(64, 2, 12 * nside**2, dtype=torch.float64)
+    rotated = RandomBatchRotation(nside, random_state=0, rotations="grid")(batch)
+    candidates = batch[..., grid_permutations(nside, nest=True)]  # (64, 2, 8, n_pixels)
+    # every map is rotated by one of the 8 (both channels alike), all 8 occur
+    matches = (candidates == rotated[:, :, None]).all(-1).all(1)
+    assert (matches.sum(1) == 1).all()
+    assert set(matches.long().argmax(1).tolist()) == set(range(8))
+    again = RandomBatchRotation(nside, random_state=0, rotations="grid")(batch)
+    assert torch.equal(again, rotated)
+    with pytest.raises(ValueError, match="rotations must be 'uniform' or 'grid'"):
+        RandomBatchRotation(nside, rotations="exact")
 
 
 def test_top_level_name_without_torch():
