@@ -7,7 +7,9 @@ point is generally not a pixel centre, so the map is interpolated there with
 healpy's bilinear interpolation (:func:`healpy.get_interp_weights`: 4 pixels
 and weights summing to 1 per output pixel). Interpolation smooths the map a
 little: rotating a map and rotating it back does not give it back exactly,
-and :func:`rotation_roundtrip_error` measures by how much.
+and :func:`rotation_roundtrip_error` measures by how much. Only the 8
+rotations of :func:`grid_rotations` move pixel centres onto pixel centres:
+for them :func:`grid_permutations` rotates exactly.
 
 A map-to-map operator :math:`f` is equivariant if :math:`f(R x) = R f(x)`
 and a map-to-label one invariant if :math:`f(R x) = f(x)`. Spherical
