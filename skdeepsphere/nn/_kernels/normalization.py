@@ -350,7 +350,9 @@ def pixel_major_batch_norm_relu(norm, y, batch, pool):
     scale, shift = _affine(norm.weight, norm.bias, *_frozen_statistics(norm), y.dtype)
     if pool:
         groups = y.view(-1, _GROUP, batch, channels)
-        extreme = groups.amax(1)
+        # Into a recycled block: a fresh one costs page faults.
+        extreme = torch.amax(groups, 1, out=empty_block((groups.shape[0], batch, channels),
+                                                        y.dtype, y.device))
         negative = scale < 0
         if bool(negative.any()):
             extreme[..., negative] = groups[..., negative].amin(1)
