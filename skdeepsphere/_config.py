@@ -16,8 +16,8 @@ The settings choose how the torch modules compute, never what they compute:
     after a few seconds spent in the eager kernels
     (``skdeepsphere.nn._kernels.compiled.COMPILE_AFTER_EAGER_SECONDS``), so
     that a short fit does not share its cores with the compiler. ``True``:
-    compile at once, in the calling thread, for every block size. ``False``: never compile (no C++ compiler
-    needed).
+    compile at once, in the calling thread, for every block size.
+    ``False``: never compile (no C++ compiler needed).
 ``pool_mb``
     The most memory (MB) of freed CPU blocks kept for reuse by the fast
     path; a block unused for a few seconds is returned to the system. ``0``

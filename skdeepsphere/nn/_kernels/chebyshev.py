@@ -101,6 +101,15 @@ def _input_block(n_pixels, batch, channels, cheb_order, dtype, device):
     return block, block
 
 
+def _one_channel_stack(signals, cheb_order, batch):
+    """The (K, n_pixels, batch) block of the terms, with the pixel-major
+    one-channel ``signals`` copied in as the first."""
+    stack, first = _input_block(signals.shape[0], batch, 1, cheb_order, signals.dtype,
+                                signals.device)
+    first.copy_(signals)
+    return stack
+
+
 def _filter_forward(operator, first, weight, bias, batch):
     """The filter of the pixel-major input held by ``first`` (see :func:`_input_block`).
 
@@ -206,9 +215,7 @@ class _PixelMajorFilter(torch.autograd.Function):
     @staticmethod
     def forward(ctx, signals, weight, bias, operator, batch):
         if weight.shape[1] == 1:
-            storage, first = _input_block(signals.shape[0], batch, 1, weight.shape[0],
-                                          signals.dtype, signals.device)
-            first.copy_(signals)
+            storage = _one_channel_stack(signals, weight.shape[0], batch)
         else:
             # The input block itself is the first term: saved, not copied.
             storage = signals.contiguous()
@@ -241,12 +248,11 @@ def pixel_major_filter(operator, x, weight, bias, batch):
     """
     n_pixels = x.shape[0]
     cheb_order, channels, out_channels = weight.shape
+    if channels == 1:
+        return _filter_forward(operator, _one_channel_stack(x, cheb_order, batch), weight,
+                               bias, batch)[0]
     rows = n_pixels * batch
     out = empty_block((rows, out_channels), x.dtype, x.device)
-    if channels == 1:
-        stack = empty_block((cheb_order, n_pixels, batch), x.dtype, x.device)
-        stack[0].copy_(x)
-        return _stacked_product(_stacked_terms(operator, stack), weight, bias, out)
     _first_product(x.view(rows, channels), weight, bias, out)
     terms = [x]
     for k in range(1, cheb_order):

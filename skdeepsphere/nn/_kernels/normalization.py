@@ -72,9 +72,10 @@ def _affine(weight, bias, mean, invstd, dtype):
     return scale.to(dtype), (bias.double() - mean * scale).to(dtype)
 
 
-def _update_running_statistics(norm, total, total_squares, n):
-    """Batch ``(mean, var)`` from float64 sums over ``n`` values per channel,
-    folded into ``norm``'s running statistics as :class:`torch.nn.BatchNorm1d` does."""
+def _batch_statistics(norm, total, total_squares, n):
+    """Batch ``(mean, invstd)`` from float64 sums over ``n`` values per channel;
+    the batch mean and variance are folded into ``norm``'s running statistics
+    as :class:`torch.nn.BatchNorm1d` does."""
     mean = total / n
     var = (total_squares / n - mean**2).clamp_(min=0)
     norm.num_batches_tracked.add_(1)
@@ -85,7 +86,17 @@ def _update_running_statistics(norm, total, total_squares, n):
                                               alpha=momentum)
     norm.running_var.mul_(1 - momentum).add_(unbiased.to(norm.running_var.dtype),
                                              alpha=momentum)
-    return mean, var
+    return mean, (var + norm.eps).rsqrt()
+
+
+def _statistics(norm, sums):
+    """``(mean, invstd)`` in float64: of the batch in training mode (``sums()``
+    gives the per-channel sums of x and x**2 and their count, see
+    :func:`_batch_statistics`), of the running statistics otherwise."""
+    if not norm.training:
+        return _frozen_statistics(norm)
+    with torch.no_grad():
+        return _batch_statistics(norm, *sums())
 
 
 def _frozen_statistics(norm):
@@ -250,13 +261,8 @@ def pixel_major_training_batch_norm_relu(norm, x, batch, pool):
     torch.Tensor of shape (n_pixels', batch * channels)
         The next layer's pixel-major input.
     """
-    if norm.training:
-        with torch.no_grad():
-            mean, var = _update_running_statistics(
-                norm, _column_sums(x, batch), _column_dots(x, x, batch), x.shape[0])
-        invstd = (var + norm.eps).rsqrt()
-    else:
-        mean, invstd = _frozen_statistics(norm)
+    mean, invstd = _statistics(norm, lambda: (_column_sums(x, batch),
+                                              _column_dots(x, x, batch), x.shape[0]))
     return _PixelMajorBatchNormReLU.apply(x, norm.weight, norm.bias, mean, invstd,
                                           norm.training, batch, pool)
 
@@ -295,13 +301,8 @@ def batch_norm_relu(norm, x, pool=False):
         (:class:`~skdeepsphere.nn.HealpixPool` on complete nested groups).
     """
     x = x.contiguous()
-    if norm.training:
-        with torch.no_grad():
-            mean, var = _update_running_statistics(
-                norm, _channel_sums(x), _channel_sums(x, x), x.shape[0] * x.shape[2])
-        invstd = (var + norm.eps).rsqrt()
-    else:
-        mean, invstd = _frozen_statistics(norm)
+    mean, invstd = _statistics(norm, lambda: (_channel_sums(x), _channel_sums(x, x),
+                                              x.shape[0] * x.shape[2]))
     if pool and not norm.training and not (torch.is_grad_enabled() and (
             x.requires_grad or norm.weight.requires_grad or norm.bias.requires_grad)):
         with torch.no_grad():
