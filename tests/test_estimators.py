@@ -346,6 +346,12 @@ def test_augment_rotation_rotates_every_training_map(augment_rotation):
     np.testing.assert_array_equal(again.predict_proba(X), rotated.predict_proba(X))
     restored = pickle.loads(pickle.dumps(rotated))
     np.testing.assert_array_equal(restored.predict_proba(X), rotated.predict_proba(X))
+    # "grid" moves values without changing them; uniform rotations resample
+    maps = torch.as_tensor(X[:8, None], dtype=torch.float32)
+    augmented = rotated.net_.augment(maps)
+    exact = torch.equal(augmented.sort(-1).values, maps.sort(-1).values)
+    assert exact == (augment_rotation == "grid")
+    assert not torch.equal(augmented, maps)
 
 
 def test_augment_rotation_needs_a_full_sky(two_classes):
