@@ -6,6 +6,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
+import skdeepsphere
 from skdeepsphere.graph import healpix_laplacian, laplacian_hierarchy
 from skdeepsphere.healpix import parent_hierarchy
 from skdeepsphere.nn import ChebConv, DeepSphere, HealpixPool, PatchCNN2d, nested_patch_grid
@@ -267,15 +268,22 @@ def _from_pixel_major(y, batch):
     return y.view(y.shape[0], batch, -1).permute(1, 2, 0)
 
 
+@pytest.mark.parametrize("compile_mode", [False, True])
 @pytest.mark.parametrize("pool", [False, True])
 @pytest.mark.parametrize("training", [True, False])
-def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, monkeypatch):
+def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, compile_mode,
+                                                              monkeypatch):
     # The training path on pixel-major blocks against BatchNorm1d -> ReLU
     # (-> HealpixPool): outputs, gradients, running statistics, with ties
     # in groups of 4 (the first maximum wins), a negative scale, and the
     # statistics' dot products taken over several chunks, the last one short.
+    # With compile=True, pooling takes the compiled kernels (asserted).
     from skdeepsphere.nn._kernels import normalization
     monkeypatch.setattr(normalization, "_DOT_CHUNK", 7 * 3 * 2)
+    fused = []
+    monkeypatch.setattr(normalization, "_fused_pool_backward",
+                        lambda *args, original=normalization._fused_pool_backward:
+                        fused.append(1) or original(*args))
     torch.manual_seed(0)
     norm = torch.nn.BatchNorm1d(3).double().train(training)
     with torch.no_grad():
@@ -292,7 +300,8 @@ def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, mo
     modules = [reference, torch.nn.ReLU()] + [HealpixPool(np.arange(n_pixels) // 4)] * pool
     expected = torch.nn.Sequential(*modules)(x)
     pixel_major = _to_pixel_major(x)
-    ours = normalization.pixel_major_training_batch_norm_relu(norm, pixel_major, batch, pool)
+    with skdeepsphere.config_context(compile=compile_mode):
+        ours = normalization.pixel_major_training_batch_norm_relu(norm, pixel_major, batch, pool)
     assert ours.shape == (n_pixels // 4 ** pool, batch * 3)
     assert_allclose(_from_pixel_major(ours, batch).detach().numpy(),
                     expected.detach().numpy(), atol=1e-12)
@@ -304,6 +313,7 @@ def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, mo
         assert_allclose(a.numpy(), b.numpy(), atol=1e-10)
     for a, b in zip(norm.buffers(), reference.buffers()):
         assert_allclose(a.numpy(), b.numpy(), atol=1e-12)
+    assert fused == [1] * (pool and compile_mode)
 
 
 @pytest.mark.parametrize("in_channels", [1, 3])
@@ -330,12 +340,13 @@ def test_pixel_major_training_filter_matches_dense_polynomial(in_channels):
          conv.bias.detach().requires_grad_()))
 
 
+@pytest.mark.parametrize("compile_mode", [False, True])
 @pytest.mark.parametrize("in_channels", [1, 2])
-def test_deepsphere_fast_path_matches_reference_modules(in_channels):
+def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mode):
     # The fast path (fused BatchNorm + ReLU, fast Chebyshev filter; with one
-    # input channel the K terms side by side) against the plain module
-    # calls: outputs, gradients and running statistics.
-    import skdeepsphere
+    # input channel the K terms side by side; compiled kernels or eager
+    # ones) against the plain module calls: outputs, gradients and running
+    # statistics.
     laplacians, _, parents = laplacian_hierarchy(8, None, 2)
     torch.manual_seed(0)
     fast = DeepSphere(laplacians, parents, in_channels, 3, channels=(4, 6), cheb_order=3)
@@ -347,8 +358,9 @@ def test_deepsphere_fast_path_matches_reference_modules(in_channels):
         fast.zero_grad()
         reference.zero_grad()
         assert _pixel_major(fast.blocks, x)  # with autograd, in both modes
-        out = fast(x)
-        out.square().sum().backward()
+        with skdeepsphere.config_context(compile=compile_mode):
+            out = fast(x)
+            out.square().sum().backward()
         with skdeepsphere.config_context(kernels="reference"):
             expected = reference(x)
         expected.square().sum().backward()

@@ -29,7 +29,8 @@ import torch
 
 from ..._config import get_config
 
-__all__ = ["COMPILE_MIN_ELEMENTS", "gather_apply", "gather_step", "ready"]
+__all__ = ["COMPILE_MIN_ELEMENTS", "gather_apply", "gather_step", "mark_pool_arguments",
+           "pool_backward", "pool_forward", "ready"]
 
 #: Smallest ``n_pixels * n_signals`` for which ``compile="auto"`` uses the
 #: compiled kernels (nside 32 with 256 signals and up): below it, the eager
@@ -60,6 +61,49 @@ def gather_apply(x, neighbours, weights, alpha, out):
 def gather_step(x, neighbours, weights, alpha, prev, beta, out):
     """``out = alpha * L x - beta * prev``: one Chebyshev (or Clenshaw) step."""
     out.copy_(alpha * _weighted_rows(x, neighbours, weights) - beta * prev)
+    return out
+
+
+#: Children per parent of a complete nested pooling.
+_GROUP = 4
+
+
+def pool_forward(x, scale, shift, pooled, winners, chosen):
+    """BatchNorm's affine map, ReLU and the max over nested groups of 4, in one pass.
+
+    ``x`` is pixel-major, ``(n_parents, 4, width)`` with ``width = batch *
+    channels`` columns; ``scale`` and ``shift`` are ``(width,)``. Writes,
+    per parent and column: ``pooled``, the maximum of ``relu(scale * x +
+    shift)`` over the 4 children; ``winners`` (int32: inductor vectorises
+    byte loads of a row poorly, 5x slower in the backward), the first child
+    that holds it (as ``max_pool1d``'s indices); ``chosen``, that child's
+    input ``x``, from which the backward takes BatchNorm's sums without
+    reading the full-size block. The full-size ``y`` is never written.
+
+    The callers pass plain tensors, not views (``.view(...).detach()``):
+    a view's base shape enters the guards and the index arithmetic.
+    """
+    y = torch.relu(torch.addcmul(shift, x, scale))
+    maximum = y.amax(1)
+    first, second, third = (y[:, child] == maximum for child in range(3))
+    pooled.copy_(maximum)
+    winners.copy_(torch.where(first, 0, torch.where(second, 1, torch.where(third, 2, 3)))
+                  .to(torch.int32))
+    chosen.copy_(torch.where(first, x[:, 0], torch.where(
+        second, x[:, 1], torch.where(third, x[:, 2], x[:, 3]))))
+
+
+def pool_backward(x, passed, winners, a, b, c, out):
+    """``out = a * g + b * x + c``: BatchNorm's input gradient after :func:`pool_forward`.
+
+    ``g`` is ``passed`` (the output gradient through the ReLU,
+    ``(n_parents, width)``) at each parent's winning child and 0 at the
+    other 3; ``x`` and ``out`` are ``(n_parents, 4, width)``, ``a``, ``b``,
+    ``c`` are ``(width,)``. One pass that reads ``x`` and writes ``out``.
+    """
+    children = torch.arange(_GROUP, dtype=torch.int32, device=x.device)[None, :, None]
+    routed = torch.where(winners[:, None, :] == children, (passed * a)[:, None, :], 0)
+    out.copy_(routed + x * b + c)
     return out
 
 
@@ -103,7 +147,12 @@ def _compile(function, key, example):
 
 
 def example_arguments(function, n_pixels, width, dtype, neighbours=None, weights=None):
-    """Small arguments of the right kind to compile ``function`` on."""
+    """Small arguments of the right kind to compile ``function`` on.
+
+    The pooling kernels ignore ``n_pixels`` and ``width`` (see :func:`_pool_example`).
+    """
+    if function in (pool_forward, pool_backward):
+        return _pool_example(function, dtype)
     if neighbours is None:
         generator = torch.Generator().manual_seed(0)
         neighbours = torch.randint(0, n_pixels, (n_pixels, width), generator=generator)
@@ -119,6 +168,43 @@ def example_arguments(function, n_pixels, width, dtype, neighbours=None, weights
     if function is gather_step:
         args += [block(), scalars[1]]
     return args + [block()]
+
+
+def _pool_example(function, dtype):
+    """Arguments for :func:`pool_forward` or :func:`pool_backward`, marked as
+    :func:`mark_pool_arguments` marks the callers'.
+
+    Large enough (a million elements) for inductor to parallelise the
+    loops: it decides from the sizes of the first call, and a kernel
+    compiled on a small example stays serial for every later size, also
+    when it is loaded from the on-disk cache.
+    """
+    rng = np.random.default_rng(0)
+    def block(*shape):  # numpy memory, like the blocks of .memory
+        return torch.from_numpy(rng.standard_normal(shape).astype(str(dtype).split(".")[-1]))
+
+    parents, width = 2048, 128
+    x = block(parents, _GROUP, width)
+    vectors = [block(width) for _ in range(3)]
+    winners = torch.from_numpy(rng.integers(0, _GROUP, (parents, width), dtype=np.int32))
+    if function is pool_forward:
+        args = [x, vectors[0], vectors[1], block(parents, width), winners,
+                block(parents, width)]
+    else:
+        args = [x, block(parents, width), winners, *vectors, block(parents, _GROUP, width)]
+    return mark_pool_arguments(args)
+
+
+def mark_pool_arguments(args):
+    """Mark the group axis of the ``(n_parents, 4, width)`` arguments static.
+
+    With ``dynamic=True`` every size is symbolic, and a symbolic group of 4
+    turns the maximum into a generic reduction loop, 2x slower.
+    """
+    for tensor in args:
+        if isinstance(tensor, torch.Tensor) and tensor.dim() == 3:
+            torch._dynamo.mark_static(tensor, 1)
+    return args
 
 
 def _start_warmer(function, width, dtype):

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional
 
 from ..pool import HealpixPool
+from . import compiled
 from .memory import empty_block
 
 __all__ = ["batch_norm_relu", "fusable", "pixel_major_batch_norm_relu",
@@ -104,25 +105,41 @@ def _frozen_statistics(norm):
     return norm.running_mean.double(), (norm.running_var.double() + norm.eps).rsqrt()
 
 
-def _gradients(ctx, masked, x, weight, mean, invstd, sum_g, sum_gx, n, per_channel):
-    """The gradients of BatchNorm given ``masked``, the gradient of its output.
+def _coefficients(ctx, weight, mean, invstd, sum_g, sum_gx, n):
+    """BatchNorm's parameter gradients and its input gradient as ``a g + b x + c``.
 
-    ``sum_g`` and ``sum_gx`` are the float64 per-channel sums of ``masked``
-    and ``masked * x`` over the ``n`` values of a channel; ``per_channel``
-    shapes a (channels,) vector to broadcast against ``x``. The input
-    gradient overwrites ``masked``.
+    ``sum_g`` and ``sum_gx`` are the float64 per-channel sums of ``g``, the
+    gradient of its output, and of ``g * x`` over the ``n`` values of a
+    channel. Returns ``grad_weight, grad_bias, (a, b, c)``, the last as
+    float64 (channels,) vectors, or ``None`` when no input gradient is needed.
     """
     sum_gx = sum_gx - mean * sum_g  # sum of g (x - mean)
     grad_weight = (sum_gx * invstd).to(weight.dtype)
     grad_bias = sum_g.to(weight.dtype)
+    if not ctx.needs_input_grad[0]:
+        return grad_weight, grad_bias, None
+    a = weight.double() * invstd
+    if not ctx.training:
+        return grad_weight, grad_bias, (a, None, None)
+    # The batch statistics depend on x: grad_x = a g + b x + c.
+    b = -a * invstd**2 * sum_gx / n
+    c = -a * sum_g / n - b * mean
+    return grad_weight, grad_bias, (a, b, c)
+
+
+def _gradients(ctx, masked, x, weight, mean, invstd, sum_g, sum_gx, n, per_channel):
+    """The gradients of BatchNorm given ``masked``, the gradient of its output.
+
+    See :func:`_coefficients`; ``per_channel`` shapes a (channels,) vector
+    to broadcast against ``x``. The input gradient overwrites ``masked``.
+    """
+    grad_weight, grad_bias, coefficients = _coefficients(ctx, weight, mean, invstd,
+                                                         sum_g, sum_gx, n)
     grad_x = None
-    if ctx.needs_input_grad[0]:
-        a = weight.double() * invstd
+    if coefficients is not None:
+        a, b, c = coefficients
         grad_x = masked.mul_(per_channel(a.to(x.dtype)))
-        if ctx.training:
-            # The batch statistics depend on x: grad_x = a g + b x + c.
-            b = -a * invstd**2 * sum_gx / n
-            c = -a * sum_g / n - b * mean
+        if b is not None:
             grad_x.addcmul_(x, per_channel(b.to(x.dtype))).add_(per_channel(c.to(x.dtype)))
     return grad_x, grad_weight, grad_bias, *[None] * (len(ctx.needs_input_grad) - 3)
 
@@ -208,10 +225,25 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, mean, invstd, training, batch, pool):
         scale, shift = _affine(weight, bias, mean, invstd, x.dtype)
-        y = empty_block(x.shape, x.dtype, x.device)
-        torch.addcmul(shift, x, scale, out=y).relu_()
         width = batch * x.shape[1]
         ctx.training, ctx.batch, ctx.pool = training, batch, pool
+        # Both kernels or neither: a compiled forward with an eager backward
+        # would trade a fifth of the forward for a slower backward.
+        kernel, backward = ((_pool_kernel(compiled.pool_forward, x),
+                             _pool_kernel(compiled.pool_backward, x)) if pool else (None, None))
+        ctx.fused = kernel is not None and backward is not None
+        if ctx.fused:
+            parents = (x.shape[0] // (_GROUP * batch), width)
+            pooled = empty_block(parents, x.dtype, x.device)
+            winners = torch.empty(parents, dtype=torch.int32, device=x.device)
+            chosen = empty_block(parents, x.dtype, x.device)
+            kernel(*compiled.mark_pool_arguments([
+                x.view(parents[0], _GROUP, width).detach(), scale.repeat(batch),
+                shift.repeat(batch), pooled, winners, chosen]))
+            ctx.save_for_backward(x, pooled, weight, mean, invstd, winners, chosen)
+            return pooled
+        y = empty_block(x.shape, x.dtype, x.device)
+        torch.addcmul(shift, x, scale, out=y).relu_()
         if not pool:
             ctx.save_for_backward(x, y, weight, mean, invstd)
             return y.view(-1, width)
@@ -227,6 +259,8 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
     def backward(ctx, grad):
         x, y, weight, mean, invstd, *winners = ctx.saved_tensors
         grad = grad.contiguous()
+        if ctx.fused:
+            return _fused_pool_backward(ctx, grad, x, y, weight, mean, invstd, *winners)
         masked = empty_block(x.shape, x.dtype, x.device)
         if ctx.pool:
             # y holds the pooled maxima: a winner at 0 passes no gradient.
@@ -240,6 +274,37 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
         return _gradients(ctx, masked, x, weight, mean, invstd,
                           _column_sums(masked, ctx.batch), _column_dots(masked, x, ctx.batch),
                           x.shape[0], lambda v: v)
+
+
+def _pool_kernel(function, x):
+    """The compiled pooling kernel for ``x``'s blocks, or ``None`` (eager path)."""
+    if x.device.type != "cpu":
+        return None
+    return compiled.ready(function, 0, x.dtype, x.numel(),
+                          lambda: compiled.example_arguments(function, 0, 0, x.dtype))
+
+
+def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, chosen):
+    """The backward of the compiled pooling path: BatchNorm's sums from the
+    parents alone (the output gradient is 0 at every child that lost), the
+    input gradient in one compiled pass."""
+    batch, channels = ctx.batch, x.shape[1]
+    # A winner at 0 passes no gradient through the ReLU.
+    passed = torch.ops.aten.threshold_backward(grad, pooled, 0)
+    sum_g = _column_sums(passed.view(-1, channels), batch)
+    sum_gx = _column_dots(passed.view(-1, channels), chosen.view(-1, channels), batch)
+    grad_weight, grad_bias, coefficients = _coefficients(ctx, weight, mean, invstd,
+                                                         sum_g, sum_gx, x.shape[0])
+    grad_x = None
+    if coefficients is not None:
+        a, b, c = (torch.zeros_like(sum_g) if v is None else v for v in coefficients)
+        a, b, c = (v.to(x.dtype).repeat(batch) for v in (a, b, c))
+        kernel = _pool_kernel(compiled.pool_backward, x)
+        grad_x = empty_block(x.shape, x.dtype, x.device)
+        shape = (passed.shape[0], _GROUP, passed.shape[1])
+        (kernel or compiled.pool_backward)(*compiled.mark_pool_arguments([
+            x.view(shape).detach(), passed, winners, a, b, c, grad_x.view(shape).detach()]))
+    return grad_x, grad_weight, grad_bias, *[None] * (len(ctx.needs_input_grad) - 3)
 
 
 def pixel_major_training_batch_norm_relu(norm, x, batch, pool):
