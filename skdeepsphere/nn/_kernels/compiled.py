@@ -29,8 +29,8 @@ import torch
 
 from ..._config import get_config
 
-__all__ = ["COMPILE_MIN_ELEMENTS", "gather_apply", "gather_step", "mark_pool_arguments",
-           "pool_backward", "pool_forward", "ready"]
+__all__ = ["COMPILE_MIN_ELEMENTS", "child_planes", "gather_apply", "gather_step",
+           "mark_pool_arguments", "pool_backward", "pool_forward", "ready"]
 
 #: Smallest ``n_pixels * n_signals`` for which ``compile="auto"`` uses the
 #: compiled kernels (nside 32 with 256 signals and up): below it, the eager
@@ -93,18 +93,29 @@ def pool_forward(x, scale, shift, pooled, winners, chosen):
         second, x[:, 1], torch.where(third, x[:, 2], x[:, 3]))))
 
 
-def pool_backward(x, passed, winners, a, b, c, out):
-    """``out = a * g + b * x + c``: BatchNorm's input gradient after :func:`pool_forward`.
+def pool_backward(children, passed, winners, a, b, c, grads):
+    """``grads = a * g + b * children + c``: BatchNorm's input gradient after
+    :func:`pool_forward`.
 
-    ``g`` is ``passed`` (the output gradient through the ReLU,
-    ``(n_parents, width)``) at each parent's winning child and 0 at the
-    other 3; ``x`` and ``out`` are ``(n_parents, 4, width)``, ``a``, ``b``,
-    ``c`` are ``(width,)``. One pass that reads ``x`` and writes ``out``.
+    ``children`` and ``grads`` are 4 ``(n_parents, width)`` tensors each,
+    the children of every parent (strided, with no view base: see
+    :func:`child_planes`); ``g`` is ``passed`` (the output gradient through
+    the ReLU, ``(n_parents, width)``) at each parent's winning child and 0
+    at the other 3; ``a``, ``b``, ``c`` are ``(width,)``. One pass over the
+    parents that reads the children and writes their gradients: 3x faster
+    than the same arithmetic on ``(n_parents, 4, width)`` blocks, which
+    inductor loops over child by child.
     """
-    children = torch.arange(_GROUP, dtype=torch.int32, device=x.device)[None, :, None]
-    routed = torch.where(winners[:, None, :] == children, (passed * a)[:, None, :], 0)
-    out.copy_(routed + x * b + c)
-    return out
+    routed = passed * a
+    for child, (x, grad) in enumerate(zip(children, grads)):
+        grad.copy_(torch.where(winners == child, routed, 0) + x * b + c)
+
+
+def child_planes(block):
+    """The 4 children of a ``(n_parents, 4, width)`` block as strided
+    ``(n_parents, width)`` tensors, detached so that no view base enters
+    the compiled kernels' guards."""
+    return tuple(block[:, child].detach() for child in range(_GROUP))
 
 
 #: With ``compile="auto"``, compilation starts only once this many seconds
@@ -171,8 +182,8 @@ def example_arguments(function, n_pixels, width, dtype, neighbours=None, weights
 
 
 def _pool_example(function, dtype):
-    """Arguments for :func:`pool_forward` or :func:`pool_backward`, marked as
-    :func:`mark_pool_arguments` marks the callers'.
+    """Arguments for :func:`pool_forward` or :func:`pool_backward`, shaped
+    and marked as the callers' are.
 
     Large enough (a million elements) for inductor to parallelise the
     loops: it decides from the sizes of the first call, and a kernel
@@ -188,11 +199,10 @@ def _pool_example(function, dtype):
     vectors = [block(width) for _ in range(3)]
     winners = torch.from_numpy(rng.integers(0, _GROUP, (parents, width), dtype=np.int32))
     if function is pool_forward:
-        args = [x, vectors[0], vectors[1], block(parents, width), winners,
-                block(parents, width)]
-    else:
-        args = [x, block(parents, width), winners, *vectors, block(parents, _GROUP, width)]
-    return mark_pool_arguments(args)
+        return mark_pool_arguments([x, vectors[0], vectors[1], block(parents, width), winners,
+                                    block(parents, width)])
+    return [child_planes(x), block(parents, width), winners, *vectors,
+            child_planes(block(parents, _GROUP, width))]
 
 
 def mark_pool_arguments(args):

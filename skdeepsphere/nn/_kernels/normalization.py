@@ -302,8 +302,9 @@ def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, ch
         kernel = _pool_kernel(compiled.pool_backward, x)
         grad_x = empty_block(x.shape, x.dtype, x.device)
         shape = (passed.shape[0], _GROUP, passed.shape[1])
-        (kernel or compiled.pool_backward)(*compiled.mark_pool_arguments([
-            x.view(shape).detach(), passed, winners, a, b, c, grad_x.view(shape).detach()]))
+        (kernel or compiled.pool_backward)(compiled.child_planes(x.view(shape)), passed,
+                                            winners, a, b, c,
+                                            compiled.child_planes(grad_x.view(shape)))
     return grad_x, grad_weight, grad_bias, *[None] * (len(ctx.needs_input_grad) - 3)
 
 
