@@ -11,6 +11,7 @@ from torch import nn
 
 from .._config import get_config
 from ._kernels.chebyshev import pixel_major_filter, pixel_major_training_filter
+from ._kernels.memory import empty_block
 from ._kernels.normalization import (batch_norm_relu, fusable, fusable_pool,
                                      pixel_major_batch_norm_relu,
                                      pixel_major_training_batch_norm_relu)
@@ -165,8 +166,12 @@ def _pixel_major_blocks(blocks, x):
     is (see :func:`~skdeepsphere.nn._kernels.chebyshev.pixel_major_filter`).
     One transpose in, one out, none between layers, forward or backward."""
     batch, channels, n_pixels = x.shape
-    signals = x.reshape(batch * channels, n_pixels).T.contiguous()
     autograd = torch.is_grad_enabled()
+    if autograd and x.requires_grad:
+        signals = x.reshape(batch * channels, n_pixels).T.contiguous()
+    else:  # into a recycled block: a fresh one costs page faults
+        signals = empty_block((n_pixels, batch * channels), x.dtype, x.device)
+        signals.copy_(x.detach().reshape(batch * channels, n_pixels).T)
     for block in blocks:
         conv, norm, _, *pool = list(block)
         if autograd:
@@ -174,8 +179,10 @@ def _pixel_major_blocks(blocks, x):
                                               conv.bias, batch)
             signals = pixel_major_training_batch_norm_relu(norm, out, batch, bool(pool))
         else:
-            out = pixel_major_filter(conv.laplacian, signals, conv.weight, conv.bias, batch)
-            signals = pixel_major_batch_norm_relu(norm, out, batch, pool=bool(pool))
+            # The bias goes into BatchNorm's shift: one pass over the output fewer.
+            out = pixel_major_filter(conv.laplacian, signals, conv.weight, None, batch)
+            signals = pixel_major_batch_norm_relu(norm, out, batch, pool=bool(pool),
+                                                  bias=conv.bias)
         del out
     return signals.view(-1, batch, signals.shape[1] // batch).permute(1, 2, 0).contiguous()
 

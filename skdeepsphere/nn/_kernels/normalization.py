@@ -394,7 +394,7 @@ def _pooled_inference(x, weight, bias, mean, invstd):
     return torch.addcmul(shift[:, None], extreme, scale[:, None]).relu_()
 
 
-def pixel_major_batch_norm_relu(norm, y, batch, pool):
+def pixel_major_batch_norm_relu(norm, y, batch, pool, bias=None):
     """Frozen BatchNorm, ReLU (and max-pool) of a pixel-major block, no autograd.
 
     Parameters
@@ -407,6 +407,9 @@ def pixel_major_batch_norm_relu(norm, y, batch, pool):
     pool : bool
         Take the maximum over nested groups of 4 pixels (consecutive rows
         of ``batch`` samples) first, exactly as :func:`_pooled_inference`.
+    bias : torch.Tensor of shape (channels,), optional
+        Added to ``y`` first, folded into BatchNorm's shift (so that the
+        filter before need not add it in a pass of its own).
 
     Returns
     -------
@@ -414,7 +417,10 @@ def pixel_major_batch_norm_relu(norm, y, batch, pool):
         The next layer's pixel-major input.
     """
     channels = y.shape[1]
-    scale, shift = _affine(norm.weight, norm.bias, *_frozen_statistics(norm), y.dtype)
+    mean, invstd = _frozen_statistics(norm)
+    if bias is not None:
+        mean = mean - bias.double()  # scale (y + bias - mean) = scale (y - (mean - bias))
+    scale, shift = _affine(norm.weight, norm.bias, mean, invstd, y.dtype)
     if pool:
         groups = y.view(-1, _GROUP, batch, channels)
         # Into a recycled block: a fresh one costs page faults.
