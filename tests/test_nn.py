@@ -316,11 +316,21 @@ def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, co
     assert fused == [1] * (pool and compile_mode)
 
 
+def _nan_block(shape, dtype=torch.float32, device="cpu"):
+    """A block of NaN instead of recycled memory, which may hold the right
+    answer from an earlier call: every element must be written."""
+    return torch.full(shape, float("nan"), dtype=dtype, device=device)
+
+
 @pytest.mark.parametrize("in_channels", [1, 3])
-def test_pixel_major_training_filter_matches_dense_polynomial(in_channels):
+def test_pixel_major_training_filter_matches_dense_polynomial(in_channels, monkeypatch):
     # Pixel-major in, pixel-major out, with autograd: against the dense
-    # polynomial, and its gradients against finite differences.
+    # polynomial, and its gradients against finite differences. The K
+    # products are accumulated over chunks of 10 rows, the last one short.
+    from skdeepsphere.nn._kernels import chebyshev
     from skdeepsphere.nn._kernels.chebyshev import pixel_major_training_filter
+    monkeypatch.setattr(chebyshev, "_GEMM_CHUNK_BYTES", 10 * 2 * 8)
+    monkeypatch.setattr(chebyshev, "empty_block", _nan_block)
     L = healpix_laplacian(2, None)
     torch.manual_seed(0)
     conv = ChebConv(in_channels, 2, L, 4).double()
@@ -338,6 +348,31 @@ def test_pixel_major_training_filter_matches_dense_polynomial(in_channels):
         lambda s, w, b: pixel_major_training_filter(conv.laplacian, s, w, b, batch),
         (signals.requires_grad_(), conv.weight.detach().requires_grad_(),
          conv.bias.detach().requires_grad_()))
+
+
+@pytest.mark.parametrize("kept_terms_bytes", [0, 1 << 20])
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_pixel_major_filter_matches_dense_polynomial(in_channels, kept_terms_bytes,
+                                                     monkeypatch):
+    # The inference filter, with the K terms kept and accumulated over
+    # chunks of 10 rows (the last one short), or each folded in as it comes.
+    from skdeepsphere.nn._kernels import chebyshev
+    monkeypatch.setattr(chebyshev, "_GEMM_CHUNK_BYTES", 10 * 2 * 8)
+    monkeypatch.setattr(chebyshev, "_KEPT_TERMS_BYTES", kept_terms_bytes)
+    monkeypatch.setattr(chebyshev, "empty_block", _nan_block)
+    L = healpix_laplacian(2, None)
+    torch.manual_seed(0)
+    conv = ChebConv(in_channels, 2, L, 4).double()
+    torch.nn.init.normal_(conv.bias)
+    batch = 3
+    x = torch.randn(batch, in_channels, 48, dtype=torch.float64)
+    signals = x.reshape(batch * in_channels, 48).T.contiguous()
+    with torch.no_grad():
+        out = chebyshev.pixel_major_filter(conv.laplacian, signals, conv.weight, conv.bias,
+                                           batch)
+    expected = dense_chebconv(L, x.numpy(), conv.weight.detach().numpy(),
+                              conv.bias.detach().numpy())
+    assert_allclose(_from_pixel_major(out.view(48, -1), batch).numpy(), expected, atol=1e-10)
 
 
 @pytest.mark.parametrize("compile_mode", [False, True])

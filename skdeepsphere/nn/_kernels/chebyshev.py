@@ -127,10 +127,29 @@ def _filter_forward(operator, first, weight, bias, batch):
     terms = [first]
     while len(terms) < cheb_order:
         terms.append(_next_term(operator, terms))
-    _first_product(first.view(rows, channels), weight, bias, out)
-    for k in range(1, cheb_order):
-        out.addmm_(terms[k].view(rows, channels), weight[k])
+    _accumulate_products([term.view(rows, channels) for term in terms], weight, bias, out)
     return out, terms
+
+
+#: Bytes of output per chunk of :func:`_accumulate_products` (in L2/L3 cache).
+_GEMM_CHUNK_BYTES = 1 << 22
+
+
+def _accumulate_products(terms, weight, bias, out):
+    """``out = sum_k terms[k] weight[k] + bias``, a cache-sized chunk of rows at a time.
+
+    Each accumulating GEMM (inner dimension C_in) reads and writes the
+    whole output: chunk by chunk, the K products of a chunk meet its
+    output in cache (1.5x faster for 16-32 channels at nside 64).
+    """
+    rows, out_channels = out.shape
+    step = max(1, _GEMM_CHUNK_BYTES // (out.element_size() * out_channels))
+    for start in range(0, rows, step):
+        part = out[start:start + step]
+        _first_product(terms[0][start:start + step], weight, bias, part)
+        for k in range(1, len(terms)):
+            part.addmm_(terms[k][start:start + step], weight[k])
+    return out
 
 
 def _filter_backward(operator, grad, weight, terms, batch, needs_input_grad):
@@ -240,9 +259,11 @@ def pixel_major_filter(operator, x, weight, bias, batch):
     ``x`` is a contiguous (n_pixels, batch * C_in) block; the result is the
     pixel-major (n_pixels * batch, C_out) block, which, viewed as
     (n_pixels, batch * C_out), is the next layer's input: between layers
-    nothing is transposed. Each term is folded into the output as soon as
-    it exists and only the last two are kept (the pool hands the oldest
-    block back for the next term). With one input channel the K terms are
+    nothing is transposed. Up to :data:`_KEPT_TERMS_BYTES` of terms, the
+    output is accumulated chunk by chunk once all K terms exist; beyond,
+    each term is folded into the output as soon as it exists and only the
+    last two are kept (the pool hands the oldest block back for the next
+    term). With one input channel the K terms are
     written side by side and the output is one GEMM of inner dimension K
     rather than K rank-one updates, each a pass over the whole output.
     """
@@ -253,6 +274,12 @@ def pixel_major_filter(operator, x, weight, bias, batch):
                                bias, batch)[0]
     rows = n_pixels * batch
     out = empty_block((rows, out_channels), x.dtype, x.device)
+    if cheb_order * x.numel() * x.element_size() <= _KEPT_TERMS_BYTES:
+        terms = [x]
+        while len(terms) < cheb_order:
+            terms.append(_next_term(operator, terms))
+        return _accumulate_products([term.view(rows, channels) for term in terms], weight,
+                                    bias, out)
     _first_product(x.view(rows, channels), weight, bias, out)
     terms = [x]
     for k in range(1, cheb_order):
@@ -260,6 +287,12 @@ def pixel_major_filter(operator, x, weight, bias, batch):
         terms.append(_next_term(operator, terms))
         out.addmm_(terms[-1].view(rows, channels), weight[k])
     return out
+
+
+#: Up to this size, inference keeps all K terms and accumulates the output
+#: chunk by chunk (:func:`_accumulate_products`); above it, only the last
+#: two, each folded into the whole output as soon as it exists.
+_KEPT_TERMS_BYTES = 1 << 29
 
 
 def _inference_filter(operator, x, weight, bias):
