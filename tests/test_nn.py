@@ -268,16 +268,18 @@ def _from_pixel_major(y, batch):
     return y.view(y.shape[0], batch, -1).permute(1, 2, 0)
 
 
+@pytest.mark.parametrize("with_bias", [False, True])
 @pytest.mark.parametrize("compile_mode", [False, True])
 @pytest.mark.parametrize("pool", [False, True])
 @pytest.mark.parametrize("training", [True, False])
 def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, compile_mode,
-                                                              monkeypatch):
+                                                              with_bias, monkeypatch):
     # The training path on pixel-major blocks against BatchNorm1d -> ReLU
     # (-> HealpixPool): outputs, gradients, running statistics, with ties
     # in groups of 4 (the first maximum wins), a negative scale, and the
     # statistics' dot products taken over several chunks, the last one short.
-    # With compile=True, pooling takes the compiled kernels (asserted).
+    # With compile=True, pooling takes the compiled kernels (asserted). With
+    # a bias (the filter's) added to x first, and its gradient.
     from skdeepsphere.nn._kernels import normalization
     monkeypatch.setattr(normalization, "_DOT_CHUNK", 7 * 3 * 2)
     fused = []
@@ -297,17 +299,20 @@ def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, co
     groups = x.view(-1, 4)
     assert ((groups == groups.amax(1, keepdim=True)).sum(1) > 1).sum() >= 5
     x.requires_grad_()
+    conv_bias = torch.tensor([0.5, -1.25, 2.0], dtype=torch.float64, requires_grad=True)
     modules = [reference, torch.nn.ReLU()] + [HealpixPool(np.arange(n_pixels) // 4)] * pool
-    expected = torch.nn.Sequential(*modules)(x)
+    expected = torch.nn.Sequential(*modules)(x + conv_bias[:, None] if with_bias else x)
     pixel_major = _to_pixel_major(x)
     with skdeepsphere.config_context(compile=compile_mode):
-        ours = normalization.pixel_major_training_batch_norm_relu(norm, pixel_major, batch, pool)
+        ours = normalization.pixel_major_training_batch_norm_relu(
+            norm, pixel_major, batch, pool, conv_bias=conv_bias if with_bias else None)
     assert ours.shape == (n_pixels // 4 ** pool, batch * 3)
     assert_allclose(_from_pixel_major(ours, batch).detach().numpy(),
                     expected.detach().numpy(), atol=1e-12)
     grad = torch.randn(expected.shape, dtype=torch.float64)
-    theirs = torch.autograd.grad(expected, [x, reference.weight, reference.bias], grad)
-    mine = torch.autograd.grad(ours, [x, norm.weight, norm.bias],
+    inputs = [x] + [conv_bias] * with_bias
+    theirs = torch.autograd.grad(expected, inputs + [reference.weight, reference.bias], grad)
+    mine = torch.autograd.grad(ours, inputs + [norm.weight, norm.bias],
                                grad.permute(2, 0, 1).reshape(ours.shape))
     for a, b in zip(mine, theirs):
         assert_allclose(a.numpy(), b.numpy(), atol=1e-10)
@@ -385,6 +390,10 @@ def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mod
     laplacians, _, parents = laplacian_hierarchy(8, None, 2)
     torch.manual_seed(0)
     fast = DeepSphere(laplacians, parents, in_channels, 3, channels=(4, 6), cheb_order=3)
+    with torch.no_grad():  # (the fast path folds them into BatchNorm's statistics)
+        for conv in fast.modules():
+            if isinstance(conv, ChebConv):
+                conv.bias.normal_()
     reference = copy.deepcopy(fast)
     x = torch.randn(5, in_channels, 768)
     for mode in ("train", "eval"):

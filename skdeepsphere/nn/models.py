@@ -175,9 +175,10 @@ def _pixel_major_blocks(blocks, x):
     for block in blocks:
         conv, norm, _, *pool = list(block)
         if autograd:
-            out = pixel_major_training_filter(conv.laplacian, signals, conv.weight,
-                                              conv.bias, batch)
-            signals = pixel_major_training_batch_norm_relu(norm, out, batch, bool(pool))
+            # The bias goes into BatchNorm's statistics: one pass fewer.
+            out = pixel_major_training_filter(conv.laplacian, signals, conv.weight, None, batch)
+            signals = pixel_major_training_batch_norm_relu(norm, out, batch, bool(pool),
+                                                           conv_bias=conv.bias)
         else:
             # The bias goes into BatchNorm's shift: one pass over the output fewer.
             out = pixel_major_filter(conv.laplacian, signals, conv.weight, None, batch)

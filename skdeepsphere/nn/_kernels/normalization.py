@@ -223,10 +223,13 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
     layer's pixel-major (n_pixels', batch * channels) input."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean, invstd, training, batch, pool):
+    def forward(ctx, x, weight, bias, mean, invstd, training, batch, pool, conv_bias, total):
+        # ``mean`` is that of x (the filter's output without its bias),
+        # ``total`` the float64 per-channel sum of x (for the bias's gradient).
         scale, shift = _affine(weight, bias, mean, invstd, x.dtype)
         width = batch * x.shape[1]
         ctx.training, ctx.batch, ctx.pool = training, batch, pool
+        ctx.total = total
         # Both kernels or neither: a compiled forward with an eager backward
         # would trade a fifth of the forward for a slower backward.
         kernel, backward = ((_pool_kernel(compiled.pool_forward, x),
@@ -271,9 +274,24 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
         else:
             torch.ops.aten.threshold_backward.grad_input(grad.view(x.shape), y, 0,
                                                          grad_input=masked)
-        return _gradients(ctx, masked, x, weight, mean, invstd,
-                          _column_sums(masked, ctx.batch), _column_dots(masked, x, ctx.batch),
-                          x.shape[0], lambda v: v)
+        sum_g = _column_sums(masked, ctx.batch)
+        sum_gx = _column_dots(masked, x, ctx.batch)
+        coefficients = _coefficients(ctx, weight, mean, invstd, sum_g, sum_gx, x.shape[0])
+        grads = _gradients(ctx, masked, x, weight, mean, invstd, sum_g, sum_gx,
+                           x.shape[0], lambda v: v)
+        return (*grads[:8], _bias_gradient(ctx, coefficients, sum_g, x), None)
+
+
+def _bias_gradient(ctx, coefficients, sum_g, x):
+    """The gradient of a bias added to ``x`` before BatchNorm: the column
+    sums of the input gradient ``a g + b x + c``, from sums already taken."""
+    if not ctx.needs_input_grad[8] or coefficients[2] is None:
+        return None
+    a, b, c = coefficients[2]
+    grad = a * sum_g
+    if b is not None:
+        grad = grad + b * ctx.total + c * x.shape[0]
+    return grad.to(x.dtype)
 
 
 def _pool_kernel(function, x):
@@ -293,8 +311,8 @@ def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, ch
     passed = torch.ops.aten.threshold_backward(grad, pooled, 0)
     sum_g = _column_sums(passed.view(-1, channels), batch)
     sum_gx = _column_dots(passed.view(-1, channels), chosen.view(-1, channels), batch)
-    grad_weight, grad_bias, coefficients = _coefficients(ctx, weight, mean, invstd,
-                                                         sum_g, sum_gx, x.shape[0])
+    result = _coefficients(ctx, weight, mean, invstd, sum_g, sum_gx, x.shape[0])
+    grad_weight, grad_bias, coefficients = result
     grad_x = None
     if coefficients is not None:
         a, b, c = (torch.zeros_like(sum_g) if v is None else v for v in coefficients)
@@ -305,10 +323,11 @@ def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, ch
         (kernel or compiled.pool_backward)(compiled.child_planes(x.view(shape)), passed,
                                             winners, a, b, c,
                                             compiled.child_planes(grad_x.view(shape)))
-    return grad_x, grad_weight, grad_bias, *[None] * (len(ctx.needs_input_grad) - 3)
+    return (grad_x, grad_weight, grad_bias, None, None, None, None, None,
+            _bias_gradient(ctx, result, sum_g, x), None)
 
 
-def pixel_major_training_batch_norm_relu(norm, x, batch, pool):
+def pixel_major_training_batch_norm_relu(norm, x, batch, pool, conv_bias=None):
     """BatchNorm, ReLU (and max-pool) of a pixel-major block, with autograd.
 
     Parameters
@@ -321,16 +340,27 @@ def pixel_major_training_batch_norm_relu(norm, x, batch, pool):
     batch : int
     pool : bool
         Take the maximum over nested groups of 4 pixels.
+    conv_bias : torch.Tensor of shape (channels,), optional
+        A bias to add to ``x`` first (the filter's), with its gradient: it
+        shifts the statistics (and the running mean) rather than ``x``.
 
     Returns
     -------
     torch.Tensor of shape (n_pixels', batch * channels)
         The next layer's pixel-major input.
     """
-    mean, invstd = _statistics(norm, lambda: (_column_sums(x, batch),
-                                              _column_dots(x, x, batch), x.shape[0]))
+    total = _column_sums(x, batch) if norm.training or conv_bias is not None else None
+    if conv_bias is None:
+        mean, invstd = _statistics(norm, lambda: (total, _column_dots(x, x, batch), x.shape[0]))
+    else:
+        # The statistics of x + bias from those of x; the output is that of
+        # x minus the shifted mean, so the bias never makes a pass of its own.
+        n, bias = x.shape[0], conv_bias.detach().double()
+        mean, invstd = _statistics(norm, lambda: (
+            total + n * bias, _column_dots(x, x, batch) + 2 * bias * total + n * bias**2, n))
+        mean = mean - bias
     return _PixelMajorBatchNormReLU.apply(x, norm.weight, norm.bias, mean, invstd,
-                                          norm.training, batch, pool)
+                                          norm.training, batch, pool, conv_bias, total)
 
 
 def fusable_pool(pool, x):
