@@ -16,6 +16,11 @@ With ``compile=True`` the caller compiles and waits (tests, benchmarks).
 One compilation (``dynamic=True``) serves every number of pixels and
 signals; the neighbour count and the dtype are specialised, so they key the
 cache (this module owns it).
+
+The same machinery compiles the pooling kernels of the training path
+(:func:`pool_forward`, :func:`pool_backward`: BatchNorm's affine map, ReLU
+and the max over nested groups of 4, and their gradient), which inductor
+fuses into one pass each.
 """
 
 import os

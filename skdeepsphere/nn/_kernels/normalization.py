@@ -16,6 +16,15 @@ into recycled blocks (:mod:`.memory`), and updates the module's running
 statistics exactly as :class:`torch.nn.BatchNorm1d` does (unbiased running
 variance, ``momentum=None`` as a cumulative average), so that the module,
 its ``state_dict`` and train/eval semantics are the standard ones.
+
+On the pixel-major training path with max-pooling, once the kernels of
+:mod:`.compiled` are ready (``compile=True``, or ``"auto"`` in a long
+fit), the forward is one pass that writes the pooled maxima, the winning
+child and its input (never the full-size output), and the backward takes
+BatchNorm's sums from those quarter-size blocks alone and writes the input
+gradient in one more pass. Otherwise the same arithmetic runs eagerly.
+A bias added by the filter before BatchNorm shifts the statistics instead
+of making a pass over the output of its own.
 """
 
 import torch
