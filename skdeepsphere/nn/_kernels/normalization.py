@@ -136,21 +136,22 @@ def _coefficients(ctx, weight, mean, invstd, sum_g, sum_gx, n):
     return grad_weight, grad_bias, (a, b, c)
 
 
-def _gradients(ctx, masked, x, weight, mean, invstd, sum_g, sum_gx, n, per_channel):
+def _gradients(masked, x, gradients, per_channel):
     """The gradients of BatchNorm given ``masked``, the gradient of its output.
 
-    See :func:`_coefficients`; ``per_channel`` shapes a (channels,) vector
-    to broadcast against ``x``. The input gradient overwrites ``masked``.
+    ``gradients`` is what :func:`_coefficients` returned for ``masked``;
+    ``per_channel`` shapes a (channels,) vector to broadcast against ``x``.
+    Returns ``(grad_x, grad_weight, grad_bias)``; ``grad_x`` overwrites
+    ``masked``.
     """
-    grad_weight, grad_bias, coefficients = _coefficients(ctx, weight, mean, invstd,
-                                                         sum_g, sum_gx, n)
+    grad_weight, grad_bias, coefficients = gradients
     grad_x = None
     if coefficients is not None:
         a, b, c = coefficients
         grad_x = masked.mul_(per_channel(a.to(x.dtype)))
         if b is not None:
             grad_x.addcmul_(x, per_channel(b.to(x.dtype))).add_(per_channel(c.to(x.dtype)))
-    return grad_x, grad_weight, grad_bias, *[None] * (len(ctx.needs_input_grad) - 3)
+    return grad_x, grad_weight, grad_bias
 
 
 class _BatchNormReLU(torch.autograd.Function):
@@ -191,9 +192,9 @@ class _BatchNormReLU(torch.autograd.Function):
         else:
             torch.ops.aten.threshold_backward.grad_input(grad, y, 0, grad_input=masked)
         sum_g = _channel_sums(masked)
-        sum_gx = _channel_sums(masked, x)
-        return _gradients(ctx, masked, x, weight, mean, invstd, sum_g, sum_gx,
-                          batch * n_pixels, lambda v: v[:, None])
+        gradients = _coefficients(ctx, weight, mean, invstd, sum_g, _channel_sums(masked, x),
+                                  batch * n_pixels)
+        return *_gradients(masked, x, gradients, lambda v: v[:, None]), None, None, None, None
 
 
 #: Elements per chunk of :func:`_column_dots` (4 MB of float32, in L3 cache).
@@ -284,19 +285,19 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
             torch.ops.aten.threshold_backward.grad_input(grad.view(x.shape), y, 0,
                                                          grad_input=masked)
         sum_g = _column_sums(masked, ctx.batch)
-        sum_gx = _column_dots(masked, x, ctx.batch)
-        coefficients = _coefficients(ctx, weight, mean, invstd, sum_g, sum_gx, x.shape[0])
-        grads = _gradients(ctx, masked, x, weight, mean, invstd, sum_g, sum_gx,
-                           x.shape[0], lambda v: v)
-        return (*grads[:8], _bias_gradient(ctx, coefficients, sum_g, x), None)
+        gradients = _coefficients(ctx, weight, mean, invstd, sum_g,
+                                  _column_dots(masked, x, ctx.batch), x.shape[0])
+        return (*_gradients(masked, x, gradients, lambda v: v), *[None] * 5,
+                _bias_gradient(ctx, gradients, sum_g, x), None)
 
 
-def _bias_gradient(ctx, coefficients, sum_g, x):
+def _bias_gradient(ctx, gradients, sum_g, x):
     """The gradient of a bias added to ``x`` before BatchNorm: the column
-    sums of the input gradient ``a g + b x + c``, from sums already taken."""
-    if not ctx.needs_input_grad[8] or coefficients[2] is None:
+    sums of the input gradient ``a g + b x + c`` (``gradients`` from
+    :func:`_coefficients`), from sums already taken."""
+    if not ctx.needs_input_grad[8] or gradients[2] is None:
         return None
-    a, b, c = coefficients[2]
+    a, b, c = gradients[2]
     grad = a * sum_g
     if b is not None:
         grad = grad + b * ctx.total + c * x.shape[0]
@@ -320,8 +321,8 @@ def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, ch
     passed = torch.ops.aten.threshold_backward(grad, pooled, 0)
     sum_g = _column_sums(passed.view(-1, channels), batch)
     sum_gx = _column_dots(passed.view(-1, channels), chosen.view(-1, channels), batch)
-    result = _coefficients(ctx, weight, mean, invstd, sum_g, sum_gx, x.shape[0])
-    grad_weight, grad_bias, coefficients = result
+    gradients = _coefficients(ctx, weight, mean, invstd, sum_g, sum_gx, x.shape[0])
+    grad_weight, grad_bias, coefficients = gradients
     grad_x = None
     if coefficients is not None:
         a, b, c = (torch.zeros_like(sum_g) if v is None else v for v in coefficients)
@@ -332,8 +333,8 @@ def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, ch
         (kernel or compiled.pool_backward)(compiled.child_planes(x.view(shape)), passed,
                                             winners, a, b, c,
                                             compiled.child_planes(grad_x.view(shape)))
-    return (grad_x, grad_weight, grad_bias, None, None, None, None, None,
-            _bias_gradient(ctx, result, sum_g, x), None)
+    return (grad_x, grad_weight, grad_bias, *[None] * 5,
+            _bias_gradient(ctx, gradients, sum_g, x), None)
 
 
 def pixel_major_training_batch_norm_relu(norm, x, batch, pool, conv_bias=None):
@@ -358,7 +359,7 @@ def pixel_major_training_batch_norm_relu(norm, x, batch, pool, conv_bias=None):
     torch.Tensor of shape (n_pixels', batch * channels)
         The next layer's pixel-major input.
     """
-    total = _column_sums(x, batch) if norm.training or conv_bias is not None else None
+    total = _column_sums(x, batch) if norm.training else None
     if conv_bias is None:
         mean, invstd = _statistics(norm, lambda: (total, _column_dots(x, x, batch), x.shape[0]))
     else:
