@@ -272,14 +272,10 @@ def pixel_major_filter(operator, x, weight, bias, batch):
     if channels == 1:
         return _filter_forward(operator, _one_channel_stack(x, cheb_order, batch), weight,
                                bias, batch)[0]
+    if cheb_order * x.numel() * x.element_size() <= _KEPT_TERMS_BYTES:
+        return _filter_forward(operator, x, weight, bias, batch)[0]
     rows = n_pixels * batch
     out = empty_block((rows, out_channels), x.dtype, x.device)
-    if cheb_order * x.numel() * x.element_size() <= _KEPT_TERMS_BYTES:
-        terms = [x]
-        while len(terms) < cheb_order:
-            terms.append(_next_term(operator, terms))
-        return _accumulate_products([term.view(rows, channels) for term in terms], weight,
-                                    bias, out)
     _first_product(x.view(rows, channels), weight, bias, out)
     terms = [x]
     for k in range(1, cheb_order):
