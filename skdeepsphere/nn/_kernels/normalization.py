@@ -245,6 +245,7 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
         kernel, backward = ((_pool_kernel(compiled.pool_forward, x),
                              _pool_kernel(compiled.pool_backward, x)) if pool else (None, None))
         ctx.fused = kernel is not None and backward is not None
+        ctx.pool_backward = backward
         if ctx.fused:
             parents = (x.shape[0] // (_GROUP * batch), width)
             pooled = empty_block(parents, x.dtype, x.device)
@@ -327,12 +328,10 @@ def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, ch
     if coefficients is not None:
         a, b, c = (torch.zeros_like(sum_g) if v is None else v for v in coefficients)
         a, b, c = (v.to(x.dtype).repeat(batch) for v in (a, b, c))
-        kernel = _pool_kernel(compiled.pool_backward, x)
         grad_x = empty_block(x.shape, x.dtype, x.device)
         shape = (passed.shape[0], _GROUP, passed.shape[1])
-        (kernel or compiled.pool_backward)(compiled.child_planes(x.view(shape)), passed,
-                                            winners, a, b, c,
-                                            compiled.child_planes(grad_x.view(shape)))
+        ctx.pool_backward(compiled.child_planes(x.view(shape)), passed, winners, a, b, c,
+                          compiled.child_planes(grad_x.view(shape)))
     return (grad_x, grad_weight, grad_bias, *[None] * 5,
             _bias_gradient(ctx, gradients, sum_g, x), None)
 
