@@ -183,7 +183,7 @@ def _pixel_major_blocks(blocks, x):
             # The bias goes into BatchNorm's shift: one pass over the output fewer.
             out = pixel_major_filter(conv.laplacian, signals, conv.weight, None, batch)
             signals = pixel_major_batch_norm_relu(norm, out, batch, pool=bool(pool),
-                                                  bias=conv.bias)
+                                                  conv_bias=conv.bias)
         del out
     return signals.view(-1, batch, signals.shape[1] // batch).permute(1, 2, 0).contiguous()
 

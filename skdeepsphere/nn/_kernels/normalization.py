@@ -433,7 +433,7 @@ def _pooled_inference(x, weight, bias, mean, invstd):
     return torch.addcmul(shift[:, None], extreme, scale[:, None]).relu_()
 
 
-def pixel_major_batch_norm_relu(norm, y, batch, pool, bias=None):
+def pixel_major_batch_norm_relu(norm, y, batch, pool, conv_bias=None):
     """Frozen BatchNorm, ReLU (and max-pool) of a pixel-major block, no autograd.
 
     Parameters
@@ -446,9 +446,9 @@ def pixel_major_batch_norm_relu(norm, y, batch, pool, bias=None):
     pool : bool
         Take the maximum over nested groups of 4 pixels (consecutive rows
         of ``batch`` samples) first, exactly as :func:`_pooled_inference`.
-    bias : torch.Tensor of shape (channels,), optional
-        Added to ``y`` first, folded into BatchNorm's shift (so that the
-        filter before need not add it in a pass of its own).
+    conv_bias : torch.Tensor of shape (channels,), optional
+        Added to ``y`` first (the filter's), folded into BatchNorm's shift
+        (so that the filter need not add it in a pass of its own).
 
     Returns
     -------
@@ -457,8 +457,9 @@ def pixel_major_batch_norm_relu(norm, y, batch, pool, bias=None):
     """
     channels = y.shape[1]
     mean, invstd = _frozen_statistics(norm)
-    if bias is not None:
-        mean = mean - bias.double()  # scale (y + bias - mean) = scale (y - (mean - bias))
+    if conv_bias is not None:
+        # scale (y + bias - mean) = scale (y - (mean - bias))
+        mean = mean - conv_bias.double()
     scale, shift = _affine(norm.weight, norm.bias, mean, invstd, y.dtype)
     if pool:
         groups = y.view(-1, _GROUP, batch, channels)
