@@ -327,13 +327,11 @@ def _nan_block(shape, dtype=torch.float32, device="cpu"):
     return torch.full(shape, float("nan"), dtype=dtype, device=device)
 
 
-@pytest.mark.parametrize("in_channels", [1, 3])
-def test_pixel_major_training_filter_matches_dense_polynomial(in_channels, monkeypatch):
-    # Pixel-major in, pixel-major out, with autograd: against the dense
-    # polynomial, and its gradients against finite differences. The K
-    # products are accumulated over chunks of 10 rows, the last one short.
+def _pixel_major_filter_case(in_channels, monkeypatch):
+    """A ChebConv on nside 2 with a bias, pixel-major signals of a batch of 3
+    and the dense polynomial's output; the filter accumulates its K products
+    over chunks of 10 rows (the last one short) in NaN-filled blocks."""
     from skdeepsphere.nn._kernels import chebyshev
-    from skdeepsphere.nn._kernels.chebyshev import pixel_major_training_filter
     monkeypatch.setattr(chebyshev, "_GEMM_CHUNK_BYTES", 10 * 2 * 8)
     monkeypatch.setattr(chebyshev, "empty_block", _nan_block)
     L = healpix_laplacian(2, None)
@@ -343,9 +341,19 @@ def test_pixel_major_training_filter_matches_dense_polynomial(in_channels, monke
     batch = 3
     x = torch.randn(batch, in_channels, 48, dtype=torch.float64)
     signals = x.reshape(batch * in_channels, 48).T.contiguous()
-    out = pixel_major_training_filter(conv.laplacian, signals, conv.weight, conv.bias, batch)
     expected = dense_chebconv(L, x.numpy(), conv.weight.detach().numpy(),
                               conv.bias.detach().numpy())
+    return conv, signals, batch, expected
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_pixel_major_training_filter_matches_dense_polynomial(in_channels, monkeypatch):
+    # Pixel-major in, pixel-major out, with autograd: against the dense
+    # polynomial, and its gradients against finite differences. The K
+    # products are accumulated over chunks of 10 rows, the last one short.
+    from skdeepsphere.nn._kernels.chebyshev import pixel_major_training_filter
+    conv, signals, batch, expected = _pixel_major_filter_case(in_channels, monkeypatch)
+    out = pixel_major_training_filter(conv.laplacian, signals, conv.weight, conv.bias, batch)
     assert out.shape == (48 * batch, 2)
     assert_allclose(_from_pixel_major(out.view(48, -1), batch).detach().numpy(), expected,
                     atol=1e-10)
@@ -362,21 +370,11 @@ def test_pixel_major_filter_matches_dense_polynomial(in_channels, kept_terms_byt
     # The inference filter, with the K terms kept and accumulated over
     # chunks of 10 rows (the last one short), or each folded in as it comes.
     from skdeepsphere.nn._kernels import chebyshev
-    monkeypatch.setattr(chebyshev, "_GEMM_CHUNK_BYTES", 10 * 2 * 8)
     monkeypatch.setattr(chebyshev, "_KEPT_TERMS_BYTES", kept_terms_bytes)
-    monkeypatch.setattr(chebyshev, "empty_block", _nan_block)
-    L = healpix_laplacian(2, None)
-    torch.manual_seed(0)
-    conv = ChebConv(in_channels, 2, L, 4).double()
-    torch.nn.init.normal_(conv.bias)
-    batch = 3
-    x = torch.randn(batch, in_channels, 48, dtype=torch.float64)
-    signals = x.reshape(batch * in_channels, 48).T.contiguous()
+    conv, signals, batch, expected = _pixel_major_filter_case(in_channels, monkeypatch)
     with torch.no_grad():
         out = chebyshev.pixel_major_filter(conv.laplacian, signals, conv.weight, conv.bias,
                                            batch)
-    expected = dense_chebconv(L, x.numpy(), conv.weight.detach().numpy(),
-                              conv.bias.detach().numpy())
     assert_allclose(_from_pixel_major(out.view(48, -1), batch).numpy(), expected, atol=1e-10)
 
 
