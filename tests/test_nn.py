@@ -378,16 +378,18 @@ def test_pixel_major_filter_matches_dense_polynomial(in_channels, kept_terms_byt
     assert_allclose(_from_pixel_major(out.view(48, -1), batch).numpy(), expected, atol=1e-10)
 
 
+@pytest.mark.parametrize("pooling", ["max", "avg"])
 @pytest.mark.parametrize("compile_mode", [False, True])
 @pytest.mark.parametrize("in_channels", [1, 2])
-def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mode):
+def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mode, pooling):
     # The fast path (fused BatchNorm + ReLU, fast Chebyshev filter; with one
     # input channel the K terms side by side; compiled kernels or eager
-    # ones) against the plain module calls: outputs, gradients and running
-    # statistics.
+    # ones; the max fused, the mean after the node) against the plain
+    # module calls: outputs, gradients and running statistics.
     laplacians, _, parents = laplacian_hierarchy(8, None, 2)
     torch.manual_seed(0)
-    fast = DeepSphere(laplacians, parents, in_channels, 3, channels=(4, 6), cheb_order=3)
+    fast = DeepSphere(laplacians, parents, in_channels, 3, channels=(4, 6), cheb_order=3,
+                      pooling=pooling)
     with torch.no_grad():  # (the fast path folds them into BatchNorm's statistics)
         for conv in fast.modules():
             if isinstance(conv, ChebConv):
@@ -422,17 +424,19 @@ def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mod
         assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.parametrize("pooling", ["max", "avg"])
 @pytest.mark.parametrize("in_channels", [1, 2])
-def test_deepsphere_inference_path_matches_reference_and_training_forward(in_channels):
+def test_deepsphere_inference_path_matches_reference_and_training_forward(in_channels, pooling):
     # Without autograd, eval mode runs pixel-major: the maximum over the 4
     # children before BatchNorm's affine map (a minimum where the scale is
-    # negative), 3 Chebyshev terms kept (K side by side for one input
-    # channel). Same values as the modules and as the forward with autograd.
+    # negative; a mean after the ReLU), 3 Chebyshev terms kept (K side by
+    # side for one input channel). Same values as the modules and as the
+    # forward with autograd.
     import skdeepsphere
     laplacians, _, parents = laplacian_hierarchy(8, None, 2)
     torch.manual_seed(0)
     model = DeepSphere(laplacians, parents, in_channels, 3, channels=(4, 6, 5),
-                       cheb_order=4).eval()
+                       cheb_order=4, pooling=pooling).eval()
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     with torch.no_grad():
         for norm in norms:

@@ -51,12 +51,12 @@ class DeepSphere(nn.Module):
       dense layer, which can use where features are.
 
     With the fast kernels (:func:`skdeepsphere.set_config`) on CPU, each
-    block's BatchNorm, ReLU and max-pooling run as one autograd node, and
-    the blocks hand each other pixel-major (pixels x batch, channels)
-    activations, in training as in prediction, so that nothing is
-    transposed between layers; the modules, their ``state_dict`` and
-    running statistics are the standard ones, and a module with hooks is
-    called as usual.
+    block's BatchNorm, ReLU and max-pooling run as one autograd node (an
+    average pooling follows that node), and the blocks hand each other
+    pixel-major (pixels x batch, channels) activations, in training as in
+    prediction, so that nothing is transposed between layers; the modules,
+    their ``state_dict`` and running statistics are the standard ones, and
+    a module with hooks is called as usual.
 
     Parameters
     ----------
@@ -138,7 +138,7 @@ class DeepSphere(nn.Module):
 
 def _pixel_major(blocks, x):
     """Whether ``blocks`` may run on pixel-major blocks: standard
-    ChebConv -> BatchNorm -> ReLU (-> complete max-pool) blocks on CPU, no
+    ChebConv -> BatchNorm -> ReLU (-> complete pooling) blocks on CPU, no
     hook that expects to see a module called, and either autograd (training,
     or evaluation with gradients) or inference with frozen statistics."""
     if x.dim() != 3 or blocks._forward_hooks or blocks._forward_pre_hooks:
@@ -154,7 +154,7 @@ def _pixel_major(blocks, x):
             return False
         if len(layers) == 4 and not (
                 type(layers[3]) is HealpixPool and layers[3].complete
-                and layers[3].mode == "max" and layers[3].n_pixels == layers[0].laplacian.n_pixels
+                and layers[3].n_pixels == layers[0].laplacian.n_pixels
                 and not (layers[3]._forward_hooks or layers[3]._forward_pre_hooks)):
             return False
     return len(blocks) > 0 and x.shape[-1] == blocks[0][0].laplacian.n_pixels
@@ -174,18 +174,33 @@ def _pixel_major_blocks(blocks, x):
         signals.copy_(x.detach().reshape(batch * channels, n_pixels).T)
     for block in blocks:
         conv, norm, _, *pool = list(block)
+        # The max fuses into the BatchNorm + ReLU node; the mean follows it.
+        fused = bool(pool) and pool[0].mode == "max"
         if autograd:
             # The bias goes into BatchNorm's statistics: one pass fewer.
             out = pixel_major_training_filter(conv.laplacian, signals, conv.weight, None, batch)
-            signals = pixel_major_training_batch_norm_relu(norm, out, batch, bool(pool),
+            signals = pixel_major_training_batch_norm_relu(norm, out, batch, fused,
                                                            conv_bias=conv.bias)
         else:
             # The bias goes into BatchNorm's shift: one pass over the output fewer.
             out = pixel_major_filter(conv.laplacian, signals, conv.weight, None, batch)
-            signals = pixel_major_batch_norm_relu(norm, out, batch, pool=bool(pool),
+            signals = pixel_major_batch_norm_relu(norm, out, batch, pool=fused,
                                                   conv_bias=conv.bias)
         del out
+        if pool and not fused:
+            signals = _average_children(signals, autograd)
     return signals.view(-1, batch, signals.shape[1] // batch).permute(1, 2, 0).contiguous()
+
+
+def _average_children(signals, autograd):
+    """The mean over nested groups of 4 pixels (consecutive row groups) of
+    a pixel-major (n_pixels, width) block."""
+    children = signals.view(-1, 4, signals.shape[1])
+    if autograd:
+        return children.mean(1)
+    # Into a recycled block: a fresh one costs page faults.
+    return torch.mean(children, 1, out=empty_block((children.shape[0], children.shape[2]),
+                                                  signals.dtype, signals.device))
 
 
 def _fast_block(block, x):
