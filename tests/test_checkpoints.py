@@ -47,7 +47,7 @@ FIT_SCRIPT = textwrap.dedent("""
 
 def test_fit_killed_with_sigkill_resumes_from_last_epoch(tmp_path, maps_and_labels):
     X, y = maps_and_labels
-    params = dict(SMALL, max_epochs=8, augment_noise=0.1)
+    params = dict(SMALL, max_epochs=8, augment_noise=0.1, lr_decay="cosine")
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", y)
     checkpoint = tmp_path / "checkpoints"

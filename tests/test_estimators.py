@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from skorch.callbacks import EpochScoring
+from skorch.callbacks import Callback, EpochScoring
 
 from skdeepsphere import SphericalCNNClassifier, SphericalCNNRegressor, _cache, estimators
 from skdeepsphere import graph as graph_module
@@ -208,6 +208,32 @@ def test_skorch_features_stay_reachable(two_classes):
     n_batches = int(np.ceil(72 / SMALL["batch_size"])) * clf.n_epochs_
     np.testing.assert_allclose(lr, SMALL["lr"] * 0.9**n_batches, rtol=1e-6)
     assert clf.callbacks == [scoring]  # the parameter itself is not modified
+
+
+class _RecordLearningRate(Callback):
+    """The learning rate each training batch was stepped with."""
+
+    def initialize(self):
+        self.rates = []
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.rates.append(net.optimizer_.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("lr_decay, constant", [("cosine", 0), ("late_cosine", 9)])
+def test_cosine_schedules_follow_the_formula(two_classes, lr_decay, constant):
+    # 40 maps in batches of 16: 3 batches per epoch, 12 in 4 epochs; the
+    # late schedule holds lr for the first 3/4 of them (9), then anneals.
+    X, y = two_classes
+    record = _RecordLearningRate()
+    SphericalCNNClassifier(lr_decay=lr_decay, callbacks=[record],
+                           **{**SMALL, "max_epochs": 4, "lr": 0.01}).fit(X[50:90], y[50:90])
+    steps = np.arange(12)
+    position = np.clip(steps - constant, 0, None) / (12 - constant)
+    expected = 0.01 * 0.5 * (1 + np.cos(np.pi * position))
+    np.testing.assert_allclose(record.rates, expected, rtol=1e-12)
 
 
 def test_verbose_prints_one_line_per_epoch(two_classes, capsys):
