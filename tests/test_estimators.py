@@ -488,7 +488,7 @@ def smooth_or_shuffled(n, seed):
     return X[order], y[order]
 
 
-SPATIAL = {**SMALL, "channels": (8,), "n_poolings": 0, "max_epochs": 6}
+SPATIAL = {**SMALL, "channels": (8,), "n_poolings": 0}
 
 
 def test_network_sees_spatial_correlation_that_no_pixel_wise_model_can():

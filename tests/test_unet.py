@@ -289,8 +289,9 @@ def test_save_load_memmap_and_resume(maps, tmp_path):
     in_memory = SphericalCNNRegressor(**SMALL).fit(maps.astype(np.float32), y)
     np.testing.assert_allclose(lazy.predict(lazy_maps), in_memory.predict(maps),
                                rtol=1e-5, atol=1e-6)
-    # Checkpoints: 2 epochs, then resumed to 3, like 3 in one go.
-    params = {**SMALL, "max_epochs": 2}
+    # Checkpoints: 2 epochs, then resumed to 3, like 3 in one go (at a
+    # constant rate: a schedule over max_epochs makes them different runs).
+    params = {**SMALL, "max_epochs": 2, "lr_decay": None}
     SphericalCNNClassifier(checkpoint=tmp_path / "ckpt", **params).fit(maps, labels)
     resumed = SphericalCNNClassifier(checkpoint=tmp_path / "ckpt", resume=True,
                                      **{**params, "max_epochs": 3}).fit(maps, labels)
