@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/compare_trees.py step|predict TREE [--nside 64] [--repeat 7]
+    python benchmarks/compare_trees.py step|predict TREE [--nside 64] [--repeat 7] [--pooling max]
 
 Imports ``skdeepsphere`` (and ``benchmarks/run.py``) from ``TREE``, e.g. a
 ``git worktree`` of an older commit, so that two commits can be compared by
@@ -11,7 +11,8 @@ alternating calls in separate processes. Builds ``run.default_fcn`` and its
 ``step`` (zero_grad, forward, cross-entropy, backward, Adam; batch 16) or
 ``predict`` (eval mode, no autograd, batch 16) round-robin against the
 textbook network, and prints the minima and their ratio. For the first
-line of a tree the source path is printed too.
+line of a tree the source path is printed too. ``--pooling avg`` switches
+every pooling of the network (and of its textbook copy) to the mean.
 """
 
 import argparse
@@ -25,13 +26,18 @@ def main():
     parser.add_argument("tree")
     parser.add_argument("--nside", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--pooling", choices=["max", "avg"], default="max")
     args = parser.parse_args()
     sys.path[:0] = [args.tree + "/benchmarks", args.tree]
     import torch
     import skdeepsphere
     from run import default_fcn, textbook_copy
     skdeepsphere.set_config(compile=True)
+    from skdeepsphere.nn import HealpixPool
     ours = default_fcn(args.nside, "cpu")
+    for module in ours.modules():
+        if isinstance(module, HealpixPool):
+            module.mode = args.pooling
     textbook = textbook_copy(ours)
     x = torch.randn(16, 1, 12 * args.nside**2)
     y = torch.arange(16) % 2
@@ -65,7 +71,8 @@ def main():
             candidate()
             times[index].append(time.perf_counter() - start)
     seconds_ours, seconds_textbook = min(times[0]), min(times[1])
-    print(f"{skdeepsphere.__file__}: {args.what} nside {args.nside} ours {seconds_ours:.4f} "
+    print(f"{skdeepsphere.__file__}: {args.what} nside {args.nside} pooling {args.pooling} "
+          f"ours {seconds_ours:.4f} "
           f"textbook {seconds_textbook:.4f} ratio {seconds_textbook / seconds_ours:.2f}")
 
 
