@@ -388,6 +388,11 @@ class _PredictModeScore(Callback):
         net.history.record(key + "_best", not previous or value > max(previous))
 
 
+#: The cosine schedules of ``lr_decay``: the fraction of the batches at
+#: the full rate before the half cosine starts.
+_COSINE_STARTS = {"cosine": 0.0, "late_cosine": 0.75}
+
+
 class _CosineLR(Callback):
     """Cosine annealing of the learning rate to 0 over ``max_epochs``, per batch.
 
@@ -451,7 +456,7 @@ class _SphericalCNNBase(BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_decay": [Interval(Real, 0, 1, closed="right"),
-                     StrOptions({"cosine", "late_cosine"}), None],
+                     StrOptions(set(_COSINE_STARTS)), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -674,9 +679,9 @@ class _SphericalCNNBase(BaseEstimator):
         callbacks += list(self.callbacks or [])
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
-        if self.lr_decay in ("cosine", "late_cosine"):
-            callbacks.append(("lr_decay", _CosineLR(
-                self.lr, self.max_epochs, start=0.75 if self.lr_decay == "late_cosine" else 0)))
+        if self.lr_decay in _COSINE_STARTS:
+            callbacks.append(("lr_decay", _CosineLR(self.lr, self.max_epochs,
+                                                    start=_COSINE_STARTS[self.lr_decay])))
         elif self.lr_decay is not None and self.lr_decay != 1:
             callbacks.append(("lr_decay", LRScheduler(
                 policy="ExponentialLR", gamma=self.lr_decay, step_every="batch")))
