@@ -424,15 +424,29 @@ def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mod
         assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.parametrize("chunks", ["default", "small", "terms not kept"])
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 @pytest.mark.parametrize("in_channels", [1, 2])
-def test_deepsphere_inference_path_matches_reference_and_training_forward(in_channels, pooling):
+def test_deepsphere_inference_path_matches_reference_and_training_forward(
+        in_channels, pooling, chunks, monkeypatch):
     # Without autograd, eval mode runs pixel-major: the maximum over the 4
     # children before BatchNorm's affine map (a minimum where the scale is
     # negative; a mean after the ReLU), 3 Chebyshev terms kept (K side by
-    # side for one input channel). Same values as the modules and as the
-    # forward with autograd.
+    # side for one input channel). With max-pooling the filter's output is
+    # pooled chunk by chunk ("small": chunks of 140 rows of the first
+    # layer, the last one short, into NaN-filled blocks, so every value
+    # must be written); "terms not kept": layers with several input
+    # channels filter and pool separately. Same values as the modules and
+    # as the forward with autograd.
     import skdeepsphere
+    from skdeepsphere.nn import models
+    from skdeepsphere.nn._kernels import chebyshev, normalization
+    if chunks == "small":
+        monkeypatch.setattr(chebyshev, "_GEMM_CHUNK_BYTES", 140 * 4 * 4)
+        for module in (chebyshev, normalization, models):
+            monkeypatch.setattr(module, "empty_block", _nan_block)
+    elif chunks == "terms not kept":
+        monkeypatch.setattr(chebyshev, "_KEPT_TERMS_BYTES", 0)
     laplacians, _, parents = laplacian_hierarchy(8, None, 2)
     torch.manual_seed(0)
     model = DeepSphere(laplacians, parents, in_channels, 3, channels=(4, 6, 5),

@@ -14,6 +14,7 @@ from ._kernels.chebyshev import pixel_major_filter, pixel_major_training_filter
 from ._kernels.memory import empty_block
 from ._kernels.normalization import (batch_norm_relu, fusable, fusable_pool,
                                      pixel_major_batch_norm_relu,
+                                     pixel_major_filter_batch_norm_relu_pool,
                                      pixel_major_training_batch_norm_relu)
 from .conv import ChebConv
 from .pool import HealpixPool, HealpixUnpool
@@ -181,15 +182,24 @@ def _pixel_major_blocks(blocks, x):
             out = pixel_major_training_filter(conv.laplacian, signals, conv.weight, None, batch)
             signals = pixel_major_training_batch_norm_relu(norm, out, batch, fused,
                                                            conv_bias=conv.bias)
+            del out
         else:
-            # The bias goes into BatchNorm's shift: one pass over the output fewer.
-            out = pixel_major_filter(conv.laplacian, signals, conv.weight, None, batch)
-            signals = pixel_major_batch_norm_relu(norm, out, batch, pool=fused,
-                                                  conv_bias=conv.bias)
-        del out
+            signals = _inference_layer(conv, norm, signals, batch, fused)
         if pool and not fused:
             signals = _average_children(signals, autograd)
     return signals.view(-1, batch, signals.shape[1] // batch).permute(1, 2, 0).contiguous()
+
+
+def _inference_layer(conv, norm, signals, batch, pool):
+    """One frozen block on a pixel-major block, without autograd."""
+    if pool:
+        # Pooled chunk by chunk as the filter's GEMMs produce its output.
+        pooled = pixel_major_filter_batch_norm_relu_pool(conv, norm, signals, batch)
+        if pooled is not None:
+            return pooled
+    # The bias goes into BatchNorm's shift: one pass over the output fewer.
+    out = pixel_major_filter(conv.laplacian, signals, conv.weight, None, batch)
+    return pixel_major_batch_norm_relu(norm, out, batch, pool=pool, conv_bias=conv.bias)
 
 
 def _average_children(signals, autograd):

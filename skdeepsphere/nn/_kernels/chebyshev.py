@@ -24,7 +24,8 @@ import torch
 from .ell import laplacian_step
 from .memory import empty_block
 
-__all__ = ["chebyshev_filter", "pixel_major_filter", "pixel_major_training_filter"]
+__all__ = ["chebyshev_filter", "filter_chunks", "pixel_major_filter",
+           "pixel_major_training_filter"]
 
 
 def _transpose_into(source, out):
@@ -283,6 +284,46 @@ def pixel_major_filter(operator, x, weight, bias, batch):
         terms.append(_next_term(operator, terms))
         out.addmm_(terms[-1].view(rows, channels), weight[k])
     return out
+
+
+def filter_chunks(operator, x, weight, batch, consume, align):
+    """Hand the bias-free filter output of :func:`pixel_major_filter` to
+    ``consume`` a cache-sized chunk of rows at a time, never storing it whole.
+
+    ``consume(part, start)`` receives rows ``start:start + len(part)`` of
+    the (n_pixels * batch, C_out) output in a reused block, valid only
+    during the call; every chunk but the last holds a multiple of ``align``
+    rows. Inference pools each chunk while it is in cache, so that the
+    full-size output, the largest block of a layer, is neither written nor
+    read back. Returns False, having called nothing, when the K terms would
+    exceed :data:`_KEPT_TERMS_BYTES` (then use :func:`pixel_major_filter`).
+    """
+    cheb_order, channels, out_channels = weight.shape
+    if channels > 1 and cheb_order * x.numel() * x.element_size() > _KEPT_TERMS_BYTES:
+        return False
+    rows = x.shape[0] * batch
+    if channels == 1:
+        stack = _stacked_terms(operator, _one_channel_stack(x, cheb_order, batch))
+        stacked, matrix = stack.view(cheb_order, rows), weight.view(cheb_order, out_channels)
+    else:
+        terms = [x]
+        while len(terms) < cheb_order:
+            terms.append(_next_term(operator, terms))
+        terms = [term.view(rows, channels) for term in terms]
+    step = _GEMM_CHUNK_BYTES // (x.element_size() * out_channels)
+    step = min(rows, max(align, step - step % align))
+    chunk = empty_block((step, out_channels), x.dtype, x.device)
+    for start in range(0, rows, step):
+        stop = min(start + step, rows)
+        part = chunk[:stop - start]
+        if channels == 1:
+            torch.mm(stacked[:, start:stop].T, matrix, out=part)
+        else:
+            _first_product(terms[0][start:stop], weight, None, part)
+            for k in range(1, cheb_order):
+                part.addmm_(terms[k][start:stop], weight[k])
+        consume(part, start)
+    return True
 
 
 #: Up to this size, inference keeps all K terms and accumulates the output

@@ -33,9 +33,11 @@ from torch.nn import functional
 
 from ..pool import HealpixPool
 from . import compiled
+from .chebyshev import filter_chunks
 from .memory import empty_block
 
 __all__ = ["batch_norm_relu", "fusable", "pixel_major_batch_norm_relu",
+           "pixel_major_filter_batch_norm_relu_pool",
            "pixel_major_training_batch_norm_relu"]
 
 #: Children per parent of a complete nested pooling.
@@ -456,20 +458,71 @@ def pixel_major_batch_norm_relu(norm, y, batch, pool, conv_bias=None):
         The next layer's pixel-major input.
     """
     channels = y.shape[1]
+    scale, shift = _frozen_affine(norm, conv_bias, y.dtype)
+    if pool:
+        groups = y.view(-1, _GROUP, batch, channels)
+        # Into a recycled block: a fresh one costs page faults.
+        y = _frozen_max(groups, scale < 0, empty_block((groups.shape[0], batch, channels),
+                                                       y.dtype, y.device))
+    out = empty_block(y.shape, y.dtype, y.device)
+    torch.addcmul(shift, y, scale, out=out).relu_()
+    return out.view(-1, batch * channels)
+
+
+def _frozen_affine(norm, conv_bias, dtype):
+    """Frozen BatchNorm as ``scale * y + shift``, the filter's bias folded in."""
     mean, invstd = _frozen_statistics(norm)
     if conv_bias is not None:
         # scale (y + bias - mean) = scale (y - (mean - bias))
         mean = mean - conv_bias.double()
-    scale, shift = _affine(norm.weight, norm.bias, mean, invstd, y.dtype)
-    if pool:
-        groups = y.view(-1, _GROUP, batch, channels)
-        # Into a recycled block: a fresh one costs page faults.
-        extreme = torch.amax(groups, 1, out=empty_block((groups.shape[0], batch, channels),
-                                                        y.dtype, y.device))
-        negative = scale < 0
-        if bool(negative.any()):
-            extreme[..., negative] = groups[..., negative].amin(1)
-        y = extreme
-    out = empty_block(y.shape, y.dtype, y.device)
-    torch.addcmul(shift, y, scale, out=out).relu_()
-    return out.view(-1, batch * channels)
+    return _affine(norm.weight, norm.bias, mean, invstd, dtype)
+
+
+def _frozen_max(groups, negative, out):
+    """Per group of children (axis 1), the value that ``scale * y + shift``
+    maps to the maximum: the maximum, or the minimum where ``negative``."""
+    torch.amax(groups, 1, out=out)
+    if bool(negative.any()):
+        out[..., negative] = groups[..., negative].amin(1)
+    return out
+
+
+def pixel_major_filter_batch_norm_relu_pool(conv, norm, x, batch):
+    """``maxpool(relu(norm(conv(x))))`` on pixel-major blocks, frozen, no autograd.
+
+    The filter's output is pooled a cache-sized chunk at a time as the
+    GEMMs produce it (:func:`.chebyshev.filter_chunks`), and the affine map
+    and ReLU touch the pooled quarter only (see :func:`_pooled_inference`
+    for why pooling first is exact): the full-size output, 4 times the next
+    layer's input, never reaches memory.
+
+    Parameters
+    ----------
+    conv : skdeepsphere.nn.ChebConv
+    norm : torch.nn.BatchNorm1d
+        In evaluation mode.
+    x : torch.Tensor of shape (n_pixels, batch * C_in)
+        Pixel-major input.
+    batch : int
+
+    Returns
+    -------
+    torch.Tensor of shape (n_pixels // 4, batch * C_out) or None
+        The next layer's pixel-major input; None when the filter's terms
+        are too large to keep (then filter and normalise separately).
+    """
+    channels = conv.out_channels
+    scale, shift = _frozen_affine(norm, conv.bias, x.dtype)
+    negative = scale < 0
+    rows = x.shape[0] * batch
+    pooled = empty_block((rows // _GROUP, channels), x.dtype, x.device)
+
+    def pool_chunk(part, start):
+        target = pooled[start // _GROUP:(start + len(part)) // _GROUP]
+        _frozen_max(part.view(-1, _GROUP, batch, channels), negative,
+                    target.view(-1, batch, channels))
+        torch.addcmul(shift, target, scale, out=target).relu_()
+
+    if not filter_chunks(conv.laplacian, x, conv.weight, batch, pool_chunk, _GROUP * batch):
+        return None
+    return pooled.view(-1, batch * channels)
