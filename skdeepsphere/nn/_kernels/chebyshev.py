@@ -125,11 +125,17 @@ def _filter_forward(operator, first, weight, bias, batch):
     if channels == 1:
         _stacked_product(_stacked_terms(operator, first), weight, bias, out)
         return out, [first]
-    terms = [first]
-    while len(terms) < cheb_order:
-        terms.append(_next_term(operator, terms))
+    terms = _all_terms(operator, first, cheb_order)
     _accumulate_products([term.view(rows, channels) for term in terms], weight, bias, out)
     return out, terms
+
+
+def _all_terms(operator, x, cheb_order):
+    """The K terms ``T_0(L) x = x, ..., T_{K-1}(L) x``, each a block of its own."""
+    terms = [x]
+    while len(terms) < cheb_order:
+        terms.append(_next_term(operator, terms))
+    return terms
 
 
 #: Bytes of output per chunk of :func:`_accumulate_products` (in L2/L3 cache).
@@ -306,10 +312,7 @@ def filter_chunks(operator, x, weight, batch, consume, align):
         stack = _stacked_terms(operator, _one_channel_stack(x, cheb_order, batch))
         stacked, matrix = stack.view(cheb_order, rows), weight.view(cheb_order, out_channels)
     else:
-        terms = [x]
-        while len(terms) < cheb_order:
-            terms.append(_next_term(operator, terms))
-        terms = [term.view(rows, channels) for term in terms]
+        terms = [term.view(rows, channels) for term in _all_terms(operator, x, cheb_order)]
     step = _GEMM_CHUNK_BYTES // (x.element_size() * out_channels)
     step = min(rows, max(align, step - step % align))
     chunk = empty_block((step, out_channels), x.dtype, x.device)
@@ -319,9 +322,7 @@ def filter_chunks(operator, x, weight, batch, consume, align):
         if channels == 1:
             torch.mm(stacked[:, start:stop].T, matrix, out=part)
         else:
-            _first_product(terms[0][start:stop], weight, None, part)
-            for k in range(1, cheb_order):
-                part.addmm_(terms[k][start:stop], weight[k])
+            _accumulate_products([term[start:stop] for term in terms], weight, None, part)
         consume(part, start)
     return True
 
