@@ -279,7 +279,7 @@ def pixel_major_filter(operator, x, weight, bias, batch):
     if channels == 1:
         return _filter_forward(operator, _one_channel_stack(x, cheb_order, batch), weight,
                                bias, batch)[0]
-    if cheb_order * x.numel() * x.element_size() <= _KEPT_TERMS_BYTES:
+    if _keeps_terms(x, weight):
         return _filter_forward(operator, x, weight, bias, batch)[0]
     rows = n_pixels * batch
     out = empty_block((rows, out_channels), x.dtype, x.device)
@@ -305,12 +305,12 @@ def filter_chunks(operator, x, weight, batch, consume, align):
     exceed :data:`_KEPT_TERMS_BYTES` (then use :func:`pixel_major_filter`).
     """
     cheb_order, channels, out_channels = weight.shape
-    if channels > 1 and cheb_order * x.numel() * x.element_size() > _KEPT_TERMS_BYTES:
+    if channels > 1 and not _keeps_terms(x, weight):
         return False
     rows = x.shape[0] * batch
     if channels == 1:
-        stack = _stacked_terms(operator, _one_channel_stack(x, cheb_order, batch))
-        stacked, matrix = stack.view(cheb_order, rows), weight.view(cheb_order, out_channels)
+        stacked = _stacked_terms(operator, _one_channel_stack(x, cheb_order, batch)).view(
+            cheb_order, rows)
     else:
         terms = [term.view(rows, channels) for term in _all_terms(operator, x, cheb_order)]
     step = _GEMM_CHUNK_BYTES // (x.element_size() * out_channels)
@@ -320,11 +320,17 @@ def filter_chunks(operator, x, weight, batch, consume, align):
         stop = min(start + step, rows)
         part = chunk[:stop - start]
         if channels == 1:
-            torch.mm(stacked[:, start:stop].T, matrix, out=part)
+            _stacked_product(stacked[:, start:stop], weight, None, part)
         else:
             _accumulate_products([term[start:stop] for term in terms], weight, None, part)
         consume(part, start)
     return True
+
+
+def _keeps_terms(x, weight):
+    """Whether inference keeps all K terms of a multi-channel input ``x``
+    (up to :data:`_KEPT_TERMS_BYTES`) rather than the last two."""
+    return weight.shape[0] * x.numel() * x.element_size() <= _KEPT_TERMS_BYTES
 
 
 #: Up to this size, inference keeps all K terms and accumulates the output
