@@ -90,8 +90,9 @@ print(f"largest gap between the class-mean spectra: {(gap / spread)[worst]:.1f} 
 # :class:`~skdeepsphere.SphericalCNNClassifier` takes the maps as they are,
 # an array of shape ``(n_maps, n_pixels)``, infers ``nside`` from the number
 # of pixels and builds the graph, the pooling hierarchy and the network. The
-# default ``architecture="fcn"`` ends in a global average: its prediction
-# does not depend on where structures are on the sphere. We keep the network
+# default ``architecture="fcn"`` ends in global statistics (the mean and
+# variance of each feature map over the sphere): its prediction does not
+# depend on where structures are on the sphere. We keep the network
 # small (four blocks of 8 to 32 channels) and ask for early stopping, which
 # holds out a fifth of the training maps (``validation_fraction=0.2``) and
 # records a validation loss at every
