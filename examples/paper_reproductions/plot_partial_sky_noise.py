@@ -99,8 +99,8 @@ for i, level in enumerate([0.0] + noise_levels):
 # the pixel set of one patch, and since all patches of one patch_nside have the same
 # nested layout, its graph stands for all of them.
 #
-# * **DeepSphere FCN** ends in a global average, invariant to where
-#   features are;
+# * **DeepSphere FCN** ends in global statistics (the mean and variance of
+#   each feature map over the patch), invariant to where features are;
 # * **DeepSphere CNN** ends in a dense layer on the coarsest feature maps;
 # * **2D CNN** lays each patch out as a ``16 × 16`` image and uses ordinary
 #   2D convolutions;
