@@ -4,7 +4,9 @@ Usage::
 
     python benchmarks/spectra_heads.py '{"statistics": "mean"}' '{"statistics": "mean_var", "max_epochs": 20}'
 
-The data of issue 13's small reproducer (and of ``../shared/checks/predict_mode.py``):
+The data of issue 13's small reproducer (the classes of
+``../shared/checks/predict_mode.py``, drawn with the package's
+:func:`skdeepsphere.synthesis.gaussian_map` instead of ``healpy.synfast``):
 Gaussian maps with C_ell proportional to (ell+1)^-2 or (ell+1)^-2.5 (no
 monopole), unit variance, white noise of standard deviation 1, nside 16;
 120 training maps (seed 1) and 60 test maps (seed 2). For each JSON
@@ -22,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import healpy as hp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from skdeepsphere import SphericalCNNClassifier  # noqa: E402
+from skdeepsphere.synthesis import gaussian_map  # noqa: E402
 
 
 def two_spectra(n, nside=16, seed=0, noise=1.0):
@@ -38,8 +40,8 @@ def two_spectra(n, nside=16, seed=0, noise=1.0):
         cl = (ell + 1.0) ** -(2.0, 2.5)[c]
         cl[0] = 0
         cl /= np.sum((2 * ell + 1) * cl) / (4 * np.pi)  # unit pixel variance
-        np.random.seed(int(rng.integers(2**31)))  # synfast draws from numpy's global state
-        X[i] = hp.synfast(cl, nside, lmax=3 * nside - 1) + noise * rng.normal(size=X.shape[1])
+        X[i] = (gaussian_map(cl, nside, int(rng.integers(2**31)))
+                + noise * rng.normal(size=X.shape[1]))
     return X, y
 
 
