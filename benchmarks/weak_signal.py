@@ -166,8 +166,9 @@ def main():
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
         if "cubic" in models:
             results[noise, CUBIC] = cubic_estimator_scores(noisy, y, folds, noise)
-            print(f"noise {noise}: {CUBIC} {np.mean(results[noise, CUBIC]):.3f} "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+            print(f"noise {noise}: {CUBIC} {np.mean(results[noise, CUBIC]):.3f}, folds "
+                  + " ".join(f"{s:.3f}" for s in results[noise, CUBIC])
+                  + f" ({time.perf_counter() - start:.0f} s)", flush=True)
         for name, architecture in [("DeepSphere FCN", "fcn"), ("DeepSphere CNN", "cnn")]:
             if architecture not in models:
                 continue
