@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/weak_signal.py [--quick] [--nside 64] [--n-maps 300]
                                      [--noise 0,2,4,6] [--folds 5] [--models ...]
+                                     [--non-gaussianity 0.1]
 
 Data: :func:`skdeepsphere.datasets.make_weak_non_gaussian_maps`, full-sky
 maps of two classes with the same power spectrum at every multipole (class
