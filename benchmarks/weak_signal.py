@@ -97,8 +97,8 @@ def cubic_estimator_scores(noisy, y, folds, noise):
     scores = []
     for train, test in folds:
         total = spectra[train].mean(axis=0)
-        wiener = np.clip(total - noise_cl, 0, None) / total
-        inverse = 1 / total
+        inverse = np.divide(1, total, out=np.zeros_like(total), where=total > 0)
+        wiener = np.clip(total - noise_cl, 0, None) * inverse
         wiener[0] = inverse[0] = 0  # the monopole carries no shape information
         statistic = np.empty(len(noisy))
         for i, alm in enumerate(alms):
@@ -133,7 +133,8 @@ def main():
     if args.quick:
         args.nside, args.n_maps, args.folds, args.noise = 16, 120, 3, "0,2"
     noise_levels = [float(value) for value in args.noise.split(",")]
-    models = {"classical", "cubic", "fcn", "cnn"} if args.models == "all" else set(args.models.split(","))
+    models = ({"classical", "cubic", "fcn", "cnn"} if args.models == "all"
+              else set(args.models.split(",")))
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     start = time.perf_counter()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
