@@ -38,7 +38,10 @@ def eager_kernel():
 
 
 @pytest.fixture
-def compiled_kernel():
+def compiled_kernel(monkeypatch):
+    # Blocks of the small test graphs are far below the size from which the
+    # compiled gathers are used: lower it so that they run here.
+    monkeypatch.setattr(compiled, "GATHER_MIN_ELEMENTS", 0)
     with skdeepsphere.config_context(compile=True):
         yield
 
@@ -267,7 +270,7 @@ def test_config_defaults_from_environment():
 
 
 @pytest.mark.parametrize("compile_mode", [False, True])
-def test_chebconv_with_recycled_blocks_matches_dense(pooled, compile_mode):
+def test_chebconv_with_recycled_blocks_matches_dense(pooled, compile_mode, monkeypatch):
     # Two forward passes alive at once, then their backward passes in
     # reverse order: blocks saved by autograd must never be handed out again
     # while in use, and recycled blocks must not leak stale values.
@@ -278,6 +281,7 @@ def test_chebconv_with_recycled_blocks_matches_dense(pooled, compile_mode):
     rng = np.random.default_rng(3)
     inputs = [torch.randn(2, 3, laplacian.shape[0], requires_grad=True) for _ in range(2)]
     grads = [rng.standard_normal((2, 4, laplacian.shape[0])) for _ in range(2)]
+    monkeypatch.setattr(compiled, "GATHER_MIN_ELEMENTS", 0)
     with skdeepsphere.config_context(compile=compile_mode):
         for _ in range(2):  # the second round runs on recycled memory
             outputs = [conv(x) for x in inputs]
@@ -373,7 +377,7 @@ def test_auto_compiles_in_the_background(monkeypatch):
         return compiled.example_arguments(apply, 4, 2, torch.float32)
 
     monkeypatch.setattr(compiled, "_eager_seconds", 0.0)
-    small, big = compiled.COMPILE_MIN_ELEMENTS - 1, compiled.COMPILE_MIN_ELEMENTS
+    small, big = compiled.GATHER_MIN_ELEMENTS - 1, compiled.GATHER_MIN_ELEMENTS
     with skdeepsphere.config_context(compile="auto"):
         assert compiled.ready(apply, 9, torch.float32, small, example) is None
         assert compiled.ready(apply, 9, torch.float32, big, example) is None
@@ -410,7 +414,7 @@ def test_eager_kernel_time_counts_towards_compiling(monkeypatch):
     monkeypatch.setattr(compiled, "_start_warmer", lambda *args: pytest.fail("compiled"))
     operator = SparseLaplacian(LAPLACIANS["full4"])
     small = torch.randn(operator.n_pixels, 8)
-    big = torch.randn(operator.n_pixels, -(-compiled.COMPILE_MIN_ELEMENTS // operator.n_pixels))
+    big = torch.randn(operator.n_pixels, -(-compiled.GATHER_MIN_ELEMENTS // operator.n_pixels))
     with skdeepsphere.config_context(compile="auto"):
         assert_allclose(laplacian_step(operator, big, 2.0, big, 1.0).numpy(),
                         2 * LAPLACIANS["full4"] @ big.numpy() - big.numpy(), rtol=1e-4, atol=1e-4)
@@ -418,6 +422,59 @@ def test_eager_kernel_time_counts_towards_compiling(monkeypatch):
         assert spent > 0
         laplacian_step(operator, small, 1.0)
         assert compiled._eager_seconds == spent
+
+
+def test_compiled_gathers_only_for_blocks_above_the_cache(monkeypatch):
+    # Below GATHER_MIN_ELEMENTS the eager gather is the faster one, so even
+    # compile=True leaves it eager; the pooling kernels have no minimum.
+    # (torch.compile is replaced by the identity: the policy, not inductor.)
+    monkeypatch.setattr(compiled, "_state", {})
+    monkeypatch.setattr(compiled, "_compiled", {})
+    monkeypatch.setattr(compiled, "_failed", False)
+    monkeypatch.setattr(torch, "compile", lambda function, dynamic: function)
+    minimum = compiled.GATHER_MIN_ELEMENTS
+    assert minimum == 1 << 23
+
+    def example(function):
+        return lambda: compiled.example_arguments(function, 4, 2, torch.float32)
+
+    with skdeepsphere.config_context(compile=True):
+        for function in (compiled.gather_apply, compiled.gather_step):
+            assert compiled.ready(function, 9, torch.float32, minimum - 1,
+                                  example(function)) is None
+            assert compiled.ready(function, 9, torch.float32, minimum,
+                                  example(function)) is function
+        for function in (compiled.pool_forward, compiled.pool_backward):
+            assert compiled.ready(function, 0, torch.float32, 1, example(function)) is function
+    # The operator takes the same decision: a small block never reaches the
+    # compiled gather, whatever the setting.
+    called = []
+    monkeypatch.setattr(compiled, "_compiled", {
+        compiled.gather_step: lambda *args: called.append(1) or pytest.fail("compiled")})
+    operator = SparseLaplacian(LAPLACIANS["full4"])
+    x = torch.randn(operator.n_pixels, 4)
+    with skdeepsphere.config_context(compile=True):
+        assert_allclose(laplacian_step(operator, x, 2.0, x, 1.0).numpy(),
+                        2 * LAPLACIANS["full4"] @ x.numpy() - x.numpy(), rtol=1e-4, atol=1e-4)
+    assert called == []
+
+
+def test_eager_pooling_time_counts_towards_compiling(monkeypatch):
+    # The pooling kernels replace the eager BatchNorm + ReLU + max-pool of
+    # the training path at every size: its time counts towards compiling.
+    from skdeepsphere.nn._kernels import normalization
+    monkeypatch.setattr(compiled, "_eager_seconds", 0.0)
+    norm = torch.nn.BatchNorm1d(3)
+    x = torch.randn(64 * 2, 3, requires_grad=True)
+    with skdeepsphere.config_context(compile=False):
+        out = normalization.pixel_major_training_batch_norm_relu(norm, x, 2, pool=True)
+        forward = compiled._eager_seconds
+        assert forward > 0
+        out.sum().backward()
+        assert compiled._eager_seconds > forward
+        spent = compiled._eager_seconds
+        normalization.pixel_major_training_batch_norm_relu(norm, x, 2, pool=False).sum().backward()
+        assert compiled._eager_seconds == spent  # no pooling, no compiled kernel
 
 
 def test_compiled_kernel_guards_its_unchecked_gathers(compiled_kernel):

@@ -82,7 +82,8 @@ def laplacian_step(operator, x, alpha, prev=None, beta=0.0, out=None):
                 return kernel(x, operator.neighbours, weights, scalars[0], target)
             return kernel(x, operator.neighbours, weights, scalars[0], prev.detach(),
                           scalars[1], target)
-        started = time.perf_counter() if x.numel() >= compiled.COMPILE_MIN_ELEMENTS else None
+        started = (time.perf_counter() if x.numel() >= compiled.GATHER_MIN_ELEMENTS
+                   else None)
         # A bag of k weighted rows per pixel is exactly an ELL product.
         product = functional.embedding_bag(
             operator.neighbours, x, mode="sum",
