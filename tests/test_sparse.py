@@ -424,6 +424,29 @@ def test_eager_kernel_time_counts_towards_compiling(monkeypatch):
         assert compiled._eager_seconds == spent
 
 
+@pytest.mark.parametrize("change", ["load_state_dict", "in_place", "double"])
+def test_scaled_weights_follow_the_operator(change, eager_kernel):
+    # The eager gather caches alpha * weights: a new matrix loaded into the
+    # operator, an in-place edit or a dtype change must not reuse them.
+    first, second = LAPLACIANS["full4"], 3 * LAPLACIANS["full4"]
+    operator = SparseLaplacian(first)
+    x = torch.randn(operator.n_pixels, 3)
+    assert_allclose(laplacian_step(operator, x, 2.0, x, 1.0).numpy(),
+                    2 * first @ x.numpy() - x.numpy(), rtol=1e-4, atol=1e-4)
+    if change == "load_state_dict":
+        operator.load_state_dict(SparseLaplacian(second).state_dict())
+    elif change == "in_place":
+        with torch.no_grad():
+            operator.weights.mul_(3)
+    else:
+        operator.double()
+        x = x.double()
+    expected = 2 * (first if change == "double" else second) @ x.numpy() - x.numpy()
+    result = laplacian_step(operator, x, 2.0, x, 1.0)
+    assert result.dtype == x.dtype
+    assert_allclose(result.numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
 def test_compiled_gathers_only_for_blocks_above_the_cache(monkeypatch):
     # Below GATHER_MIN_ELEMENTS the eager gather is the faster one, so even
     # compile=True leaves it eager; the pooling kernels have no minimum.

@@ -65,9 +65,7 @@ def laplacian_step(operator, x, alpha, prev=None, beta=0.0, out=None):
     written into ``out`` (a fresh block if ``None``, never ``x``).
     """
     x = x.detach()
-    weights = operator.weights.to(x.dtype)
-    if prev is not None and beta == 0:
-        prev = None
+    prev = None if prev is None or beta == 0 else prev.detach()
     if not _uses_sparse_mm(x):
         function = compiled.gather_apply if prev is None else compiled.gather_step
         width = operator.neighbours.shape[1]
@@ -78,28 +76,37 @@ def laplacian_step(operator, x, alpha, prev=None, beta=0.0, out=None):
             # 0-d scalar tensors keep the guards stable across alpha, beta.
             scalars = torch.tensor([alpha, beta], dtype=x.dtype)
             target = empty_block(x.shape, x.dtype) if out is None else out
+            weights = operator.scaled_weights(1.0, x.dtype)
             if prev is None:
                 return kernel(x, operator.neighbours, weights, scalars[0], target)
-            return kernel(x, operator.neighbours, weights, scalars[0], prev.detach(),
-                          scalars[1], target)
+            return kernel(x, operator.neighbours, weights, scalars[0], prev, scalars[1],
+                          target)
         started = (time.perf_counter() if x.numel() >= compiled.GATHER_MIN_ELEMENTS
                    else None)
-        # A bag of k weighted rows per pixel is exactly an ELL product.
-        product = functional.embedding_bag(
-            operator.neighbours, x, mode="sum",
-            per_sample_weights=weights if alpha == 1 else weights * alpha)
-        alpha = 1
-    else:
-        started = None
-        product = torch.sparse.mm(operator.matrix(x.dtype), x)
-    out = product if out is None else out.copy_(product)
+        # A bag of k weighted rows per pixel is exactly an ELL product;
+        # alpha goes into the weights, so the only other pass is the one
+        # that subtracts prev into out.
+        product = functional.embedding_bag(operator.neighbours, x, mode="sum",
+                                           per_sample_weights=operator.scaled_weights(
+                                               alpha, x.dtype))
+        out = _combine(product, prev, beta, out)
+        if started is not None:
+            compiled.record_eager(time.perf_counter() - started)
+        return out
+    product = torch.sparse.mm(operator.matrix(x.dtype), x)
     if alpha != 1:
-        out.mul_(alpha)
-    if prev is not None:
-        out.sub_(prev, alpha=beta)
-    if started is not None:
-        compiled.record_eager(time.perf_counter() - started)
-    return out
+        product.mul_(alpha)
+    return _combine(product, prev, beta, out)
+
+
+def _combine(product, prev, beta, out):
+    """``product - beta * prev`` into ``out`` (or into ``product``, a fresh
+    block, when ``out`` is None), in one pass."""
+    if prev is None:
+        return product if out is None else out.copy_(product)
+    if out is None:
+        return product.sub_(prev, alpha=beta)
+    return torch.sub(product, prev, alpha=beta, out=out)
 
 
 def _example(function, operator, dtype):
@@ -159,11 +166,13 @@ class SparseLaplacian(nn.Module):
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_csr_cache"] = {}
+        state["_scaled_cache"] = {}
         state["_checked"] = None
         return state
 
     def _apply(self, fn, *args, **kwargs):
         self._csr_cache = {}
+        self._scaled_cache = {}
         return super()._apply(fn, *args, **kwargs)
 
     def matrix(self, dtype=None):
@@ -177,6 +186,17 @@ class SparseLaplacian(nn.Module):
                 crow, self.neighbours.reshape(-1), self.weights.reshape(-1).to(dtype),
                 size=(n, n), check_invariants=False)
         return self._csr_cache[key]
+
+    def scaled_weights(self, alpha, dtype):
+        """``alpha * weights`` in ``dtype``, cached while the buffer is unchanged
+        (the Chebyshev recursion asks for the same two scalings on every step)."""
+        key = (float(alpha), dtype, self.weights.data_ptr(), self.weights._version)
+        cache = self.__dict__.setdefault("_scaled_cache", {})
+        if key not in cache:
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = self.weights.to(dtype) * alpha
+        return cache[key]
 
     def check_operands(self, x, prev, out):
         """Guard the compiled kernels, which gather without bounds checks."""
