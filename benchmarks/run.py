@@ -309,7 +309,9 @@ def step_figures(device, quick, nsides=None):
     batch = 16
     targets = {32: 3.0, 64: 4.0, 256: 4.0}
     for nside in nsides or ([32] if quick else [32, 64, 256]):
-        repeat = 3 if nside < 256 else 2
+        # Minima of 10 (step) and 20 (prediction) round-robin repetitions:
+        # with 3, one slow spell of a shared machine moved the ratios by a third.
+        repeat = (3 if quick else 10) if nside < 256 else 2
         ours = default_fcn(nside, device)
         textbook = textbook_copy(ours)
         x = torch.randn(batch, 1, 12 * nside**2, device=device)
@@ -360,7 +362,7 @@ def step_figures(device, quick, nsides=None):
 
             with torch.no_grad():
                 predict = compare({"textbook": textbook_predict, "ours": ours_predict},
-                                  device, repeat)
+                                  device, 2 * repeat)
             figures[f"predict_speedup_nside{nside}"] = {
                 "value": predict["textbook"] / predict["ours"], "unit": "x",
                 "target": 4.0 if nside == 64 else None,
