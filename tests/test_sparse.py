@@ -3,6 +3,7 @@
 import io
 import pickle
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -422,6 +423,33 @@ def test_eager_kernel_time_counts_towards_compiling(monkeypatch):
         assert spent > 0
         laplacian_step(operator, small, 1.0)
         assert compiled._eager_seconds == spent
+
+
+def test_a_failed_compilation_warns_and_stays_eager(monkeypatch):
+    # No C++ compiler: one warning naming the kernel, then eager kernels
+    # for good (no second attempt, no second warning).
+    monkeypatch.setattr(compiled, "_state", {})
+    monkeypatch.setattr(compiled, "_compiled", {})
+    monkeypatch.setattr(compiled, "_failed", False)
+
+    def no_compiler(function, dynamic):
+        def run(*args):
+            raise RuntimeError("no C++ compiler found")
+        return run
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+
+    def example():
+        return compiled.example_arguments(compiled.pool_forward, 0, 0, torch.float32)
+
+    with skdeepsphere.config_context(compile=True):
+        with pytest.warns(RuntimeWarning, match="torch.compile of skdeepsphere's pool_forward "
+                          "kernel failed, using eager kernels instead "
+                          r"\(RuntimeError: no C\+\+ compiler found\)"):
+            assert compiled.ready(compiled.pool_forward, 0, torch.float32, 10, example) is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert compiled.ready(compiled.pool_backward, 0, torch.float32, 10, example) is None
 
 
 @pytest.mark.parametrize("change", ["load_state_dict", "in_place", "double"])

@@ -168,8 +168,9 @@ def _compile(function, key, example):
     except Exception as error:  # no C++ compiler, unsupported platform, ...
         _failed = True
         state = "failed"
-        warnings.warn(f"torch.compile of the Laplacian kernel failed, using eager "
-                      f"kernels instead ({type(error).__name__}: {error})", RuntimeWarning)
+        warnings.warn(f"torch.compile of skdeepsphere's {function.__name__} kernel failed, "
+                      f"using eager kernels instead ({type(error).__name__}: {error})",
+                      RuntimeWarning)
     with _lock:
         _state[key] = state
 

@@ -190,6 +190,8 @@ class SparseLaplacian(nn.Module):
     def scaled_weights(self, alpha, dtype):
         """``alpha * weights`` in ``dtype``, cached while the buffer is unchanged
         (the Chebyshev recursion asks for the same two scalings on every step)."""
+        if alpha == 1 and dtype == self.weights.dtype:
+            return self.weights
         key = (float(alpha), dtype, self.weights.data_ptr(), self.weights._version)
         cache = self.__dict__.setdefault("_scaled_cache", {})
         if key not in cache:
