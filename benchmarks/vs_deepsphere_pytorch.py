@@ -180,8 +180,9 @@ def layer_line(nside, modules, laplacian, repeat):
 
 
 def _line(what, nside, seconds, difference):
+    ratio = seconds["theirs"] / seconds["ours"]
     return (f"{what} nside {nside}: deepsphere-pytorch {seconds['theirs']:.4f} s, "
-            f"skdeepsphere {seconds['ours']:.4f} s, ratio {seconds['theirs'] / seconds['ours']:.2f}"
+            f"skdeepsphere {seconds['ours']:.4f} s, ratio {ratio:.2f}"
             f" (largest output difference {difference:.1e} of the largest output)")
 
 

@@ -76,7 +76,7 @@ def laplacian_step(operator, x, alpha, prev=None, beta=0.0, out=None):
             # 0-d scalar tensors keep the guards stable across alpha, beta.
             scalars = torch.tensor([alpha, beta], dtype=x.dtype)
             target = empty_block(x.shape, x.dtype) if out is None else out
-            weights = operator.scaled_weights(1.0, x.dtype)
+            weights = operator._scaled_weights(1.0, x.dtype)
             if prev is None:
                 return kernel(x, operator.neighbours, weights, scalars[0], target)
             return kernel(x, operator.neighbours, weights, scalars[0], prev, scalars[1],
@@ -86,9 +86,9 @@ def laplacian_step(operator, x, alpha, prev=None, beta=0.0, out=None):
         # A bag of k weighted rows per pixel is exactly an ELL product;
         # alpha goes into the weights, so the only other pass is the one
         # that subtracts prev into out.
+        weights = operator._scaled_weights(alpha, x.dtype)
         product = functional.embedding_bag(operator.neighbours, x, mode="sum",
-                                           per_sample_weights=operator.scaled_weights(
-                                               alpha, x.dtype))
+                                           per_sample_weights=weights)
         out = _combine(product, prev, beta, out)
         if started is not None:
             compiled.record_eager(time.perf_counter() - started)
@@ -187,7 +187,7 @@ class SparseLaplacian(nn.Module):
                 size=(n, n), check_invariants=False)
         return self._csr_cache[key]
 
-    def scaled_weights(self, alpha, dtype):
+    def _scaled_weights(self, alpha, dtype):
         """``alpha * weights`` in ``dtype``, cached while the buffer is unchanged
         (the Chebyshev recursion asks for the same two scalings on every step)."""
         if alpha == 1 and dtype == self.weights.dtype:
