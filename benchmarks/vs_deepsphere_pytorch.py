@@ -134,9 +134,8 @@ class ReferenceNetwork(torch.nn.Module):
         return self.head(self.last_pool(x)).mean(1)
 
 
-def networks(nside, modules):
+def networks(laplacians, parents, modules):
     """Ours and deepsphere-pytorch's network with the same weights."""
-    laplacians, _, parents = laplacian_hierarchy(nside, None, 3)
     torch.manual_seed(0)
     ours = DeepSphere(laplacians, parents, 1, 2, channels=CHANNELS, cheb_order=CHEB_ORDER)
     theirs = ReferenceNetwork(modules, [sparse_coo(lap) for lap in laplacians])
@@ -151,7 +150,7 @@ def networks(nside, modules):
         copy_conv(mine, reference)
     for mine, reference in zip(our_norms, their_norms):
         reference.load_state_dict(mine.state_dict())
-    return ours, theirs, laplacians
+    return ours, theirs
 
 
 def largest_difference(a, b):
@@ -186,16 +185,15 @@ def _line(what, nside, seconds, difference):
             f" (largest output difference {difference:.1e} of the largest output)")
 
 
-def network_lines(nside, modules, repeat):
-    ours, theirs, laplacians = networks(nside, modules)
+def network_lines(nside, laplacians, parents, modules, repeat):
+    ours, theirs = networks(laplacians, parents, modules)
     x = torch.randn(BATCH, 1, laplacians[0].shape[0])
     y = torch.arange(BATCH) % 2
     ours.eval()
     theirs.eval()
-    with torch.no_grad():
-        difference = largest_difference(ours(x), theirs(x))
     lines = []
     with torch.no_grad():
+        difference = largest_difference(ours(x), theirs(x))
         lines.append(_line("predict", nside, compare(
             {"theirs": lambda: theirs(x), "ours": lambda: ours(x)}, CPU, 2 * repeat),
             difference))
@@ -229,9 +227,10 @@ def main():
     skdeepsphere.set_config(compile=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for nside in args.nsides:
-        laplacians, _, _ = laplacian_hierarchy(nside, None, 3)
+        # One hierarchy per nside serves the layer and both networks.
+        laplacians, _, parents = laplacian_hierarchy(nside, None, 3)
         print(layer_line(nside, modules, laplacians[0], args.repeat), flush=True)
-        for line in network_lines(nside, modules, args.repeat):
+        for line in network_lines(nside, laplacians, parents, modules, args.repeat):
             print(line, flush=True)
 
 
