@@ -10,7 +10,6 @@ import skdeepsphere
 from skdeepsphere.graph import healpix_laplacian, laplacian_hierarchy
 from skdeepsphere.healpix import parent_hierarchy
 from skdeepsphere.nn import ChebConv, DeepSphere, HealpixPool, PatchCNN2d, nested_patch_grid
-from skdeepsphere.nn._kernels import compiled
 from skdeepsphere.nn.models import _pixel_major, _pixel_major_blocks
 
 
@@ -398,8 +397,6 @@ def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mod
                 conv.bias.normal_()
     reference = copy.deepcopy(fast)
     x = torch.randn(5, in_channels, 768)
-    # The compiled gathers too, although these blocks are far below their minimum.
-    monkeypatch.setattr(compiled, "GATHER_MIN_ELEMENTS", 0)
     for mode in ("train", "eval"):
         fast.train(mode == "train")
         reference.train(mode == "train")

@@ -14,7 +14,7 @@ from scipy import sparse
 import skdeepsphere
 from skdeepsphere.graph import healpix_laplacian
 from skdeepsphere.nn import ChebConv, SparseLaplacian, chebyshev_basis
-from skdeepsphere.nn._kernels import compiled, ell, laplacian_step, memory
+from skdeepsphere.nn._kernels import compiled, ell, laplacian_step, memory, native
 
 RTOL, ATOL = 1e-5, 1e-5
 
@@ -39,12 +39,19 @@ def eager_kernel():
 
 
 @pytest.fixture
-def compiled_kernel(monkeypatch):
-    # Blocks of the small test graphs are far below the size from which the
-    # compiled gathers are used: lower it so that they run here.
-    monkeypatch.setattr(compiled, "GATHER_MIN_ELEMENTS", 0)
-    with skdeepsphere.config_context(compile=True):
+def native_kernel(monkeypatch):
+    # The C kernel of the Laplacian, which every setting but compile=False
+    # uses; it must build wherever a C compiler exists (CI has one).
+    try:
+        native._compiler()
+    except RuntimeError:
+        pytest.skip("no C compiler: the Laplacian runs on embedding_bag here")
+    calls = []
+    gather = native.gather
+    monkeypatch.setattr(native, "gather", lambda *args: calls.append(1) or gather(*args))
+    with skdeepsphere.config_context(compile="auto"):
         yield
+    assert calls, "the C kernel was not used"
 
 
 def _dense_chebyshev(laplacian, x, weight):
@@ -61,8 +68,8 @@ def test_apply_matches_dense(name, eager_kernel):
     _check_apply(LAPLACIANS[name])
 
 
-@pytest.mark.parametrize("name", ["full8"])
-def test_compiled_apply_matches_dense(name, compiled_kernel):
+@pytest.mark.parametrize("name", list(LAPLACIANS))
+def test_native_apply_matches_dense(name, native_kernel):
     _check_apply(LAPLACIANS[name])
 
 
@@ -82,7 +89,7 @@ def test_gradients_match_dense(name, eager_kernel):
     _check_gradients(LAPLACIANS[name])
 
 
-def test_compiled_gradients_match_dense(compiled_kernel):
+def test_native_gradients_match_dense(native_kernel):
     _check_gradients(LAPLACIANS["full8"])
 
 
@@ -119,7 +126,7 @@ def test_chebconv_matches_dense(name, cheb_order, eager_kernel):
     assert_allclose(conv(x).detach().numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_compiled_chebconv_matches_dense(compiled_kernel):
+def test_native_chebconv_matches_dense(native_kernel):
     laplacian = LAPLACIANS["full8"]
     torch.manual_seed(0)
     conv = ChebConv(3, 4, laplacian, cheb_order=4)
@@ -282,7 +289,6 @@ def test_chebconv_with_recycled_blocks_matches_dense(pooled, compile_mode, monke
     rng = np.random.default_rng(3)
     inputs = [torch.randn(2, 3, laplacian.shape[0], requires_grad=True) for _ in range(2)]
     grads = [rng.standard_normal((2, 4, laplacian.shape[0])) for _ in range(2)]
-    monkeypatch.setattr(compiled, "GATHER_MIN_ELEMENTS", 0)
     with skdeepsphere.config_context(compile=compile_mode):
         for _ in range(2):  # the second round runs on recycled memory
             outputs = [conv(x) for x in inputs]
@@ -361,8 +367,8 @@ def test_auto_compiles_in_the_background(monkeypatch):
             return function(*args)
         return run
 
-    def start_warmer(function, width, dtype):
-        warmers.append((function, width, dtype))
+    def start_warmer(function, dtype):
+        warmers.append((function, dtype))
         return warmer
 
     warmer = FakeWarmer()
@@ -372,57 +378,35 @@ def test_auto_compiles_in_the_background(monkeypatch):
     monkeypatch.setattr(compiled, "_failed", False)
     monkeypatch.setattr(compiled, "_start_warmer", start_warmer)
     monkeypatch.setattr(torch, "compile", fake_compile)
-    apply = compiled.gather_apply
+    function = compiled.pool_forward
 
     def example():
-        return compiled.example_arguments(apply, 4, 2, torch.float32)
+        return compiled.example_arguments(function, torch.float32)
 
     monkeypatch.setattr(compiled, "_eager_seconds", 0.0)
-    small, big = compiled.GATHER_MIN_ELEMENTS - 1, compiled.GATHER_MIN_ELEMENTS
     with skdeepsphere.config_context(compile="auto"):
-        assert compiled.ready(apply, 9, torch.float32, small, example) is None
-        assert compiled.ready(apply, 9, torch.float32, big, example) is None
+        assert compiled.ready(function, torch.float32, example) is None
         assert warmers == []  # not before enough eager kernel time
         compiled.record_eager(compiled.COMPILE_AFTER_EAGER_SECONDS / 2)
-        assert compiled.ready(apply, 9, torch.float32, big, example) is None
+        assert compiled.ready(function, torch.float32, example) is None
         assert warmers == []
         compiled.record_eager(compiled.COMPILE_AFTER_EAGER_SECONDS / 2)
-        assert compiled.ready(apply, 9, torch.float32, small, example) is None
-        assert warmers == []  # small blocks never compile
-        assert compiled.ready(apply, 9, torch.float32, big, example) is None
-        assert compiled.ready(apply, 9, torch.float32, big, example) is None
-        assert warmers == [(apply, 9, torch.float32)] and calls == []
+        assert compiled.ready(function, torch.float32, example) is None
+        assert compiled.ready(function, torch.float32, example) is None
+        assert warmers == [(function, torch.float32)] and calls == []
         warmer.done = True
-        assert compiled.ready(apply, 9, torch.float32, big, example) is None
+        assert compiled.ready(function, torch.float32, example) is None
         gate.set()
         for _ in range(500):
-            kernel = compiled.ready(apply, 9, torch.float32, big, example)
+            kernel = compiled.ready(function, torch.float32, example)
             if kernel is not None:
                 break
             threading.Event().wait(0.01)
     assert calls == ["skdeepsphere-compile"]  # loaded once, not by the caller
-    assert kernel is compiled._compiled[apply]
+    assert kernel is compiled._compiled[function]
     assert len(warmers) == 1
     with skdeepsphere.config_context(compile=False):
-        assert compiled.ready(apply, 9, torch.float32, big, example) is None
-
-
-def test_eager_kernel_time_counts_towards_compiling(monkeypatch):
-    # Only large blocks on the eager gather path count (those that could
-    # compile), and only in "auto" mode does the count gate compilation.
-    monkeypatch.setattr(compiled, "_eager_seconds", 0.0)
-    monkeypatch.setattr(compiled, "_state", {})
-    monkeypatch.setattr(compiled, "_start_warmer", lambda *args: pytest.fail("compiled"))
-    operator = SparseLaplacian(LAPLACIANS["full4"])
-    small = torch.randn(operator.n_pixels, 8)
-    big = torch.randn(operator.n_pixels, -(-compiled.GATHER_MIN_ELEMENTS // operator.n_pixels))
-    with skdeepsphere.config_context(compile="auto"):
-        assert_allclose(laplacian_step(operator, big, 2.0, big, 1.0).numpy(),
-                        2 * LAPLACIANS["full4"] @ big.numpy() - big.numpy(), rtol=1e-4, atol=1e-4)
-        spent = compiled._eager_seconds
-        assert spent > 0
-        laplacian_step(operator, small, 1.0)
-        assert compiled._eager_seconds == spent
+        assert compiled.ready(function, torch.float32, example) is None
 
 
 def test_a_failed_compilation_warns_and_stays_eager(monkeypatch):
@@ -440,16 +424,16 @@ def test_a_failed_compilation_warns_and_stays_eager(monkeypatch):
     monkeypatch.setattr(torch, "compile", no_compiler)
 
     def example():
-        return compiled.example_arguments(compiled.pool_forward, 0, 0, torch.float32)
+        return compiled.example_arguments(compiled.pool_forward, torch.float32)
 
     with skdeepsphere.config_context(compile=True):
         with pytest.warns(RuntimeWarning, match="torch.compile of skdeepsphere's pool_forward "
                           "kernel failed, using eager kernels instead "
                           r"\(RuntimeError: no C\+\+ compiler found\)"):
-            assert compiled.ready(compiled.pool_forward, 0, torch.float32, 10, example) is None
+            assert compiled.ready(compiled.pool_forward, torch.float32, example) is None
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            assert compiled.ready(compiled.pool_backward, 0, torch.float32, 10, example) is None
+            assert compiled.ready(compiled.pool_backward, torch.float32, example) is None
 
 
 @pytest.mark.parametrize("change", ["load_state_dict", "in_place", "double"])
@@ -475,41 +459,6 @@ def test_scaled_weights_follow_the_operator(change, eager_kernel):
     assert_allclose(result.numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_compiled_gathers_only_for_blocks_above_the_cache(monkeypatch):
-    # Below GATHER_MIN_ELEMENTS the eager gather is the faster one, so even
-    # compile=True leaves it eager; the pooling kernels have no minimum.
-    # (torch.compile is replaced by the identity: the policy, not inductor.)
-    monkeypatch.setattr(compiled, "_state", {})
-    monkeypatch.setattr(compiled, "_compiled", {})
-    monkeypatch.setattr(compiled, "_failed", False)
-    monkeypatch.setattr(torch, "compile", lambda function, dynamic: function)
-    minimum = compiled.GATHER_MIN_ELEMENTS
-    assert minimum == 1 << 23
-
-    def example(function):
-        return lambda: compiled.example_arguments(function, 4, 2, torch.float32)
-
-    with skdeepsphere.config_context(compile=True):
-        for function in (compiled.gather_apply, compiled.gather_step):
-            assert compiled.ready(function, 9, torch.float32, minimum - 1,
-                                  example(function)) is None
-            assert compiled.ready(function, 9, torch.float32, minimum,
-                                  example(function)) is function
-        for function in (compiled.pool_forward, compiled.pool_backward):
-            assert compiled.ready(function, 0, torch.float32, 1, example(function)) is function
-    # The operator takes the same decision: a small block never reaches the
-    # compiled gather, whatever the setting.
-    called = []
-    monkeypatch.setattr(compiled, "_compiled", {
-        compiled.gather_step: lambda *args: called.append(1) or pytest.fail("compiled")})
-    operator = SparseLaplacian(LAPLACIANS["full4"])
-    x = torch.randn(operator.n_pixels, 4)
-    with skdeepsphere.config_context(compile=True):
-        assert_allclose(laplacian_step(operator, x, 2.0, x, 1.0).numpy(),
-                        2 * LAPLACIANS["full4"] @ x.numpy() - x.numpy(), rtol=1e-4, atol=1e-4)
-    assert called == []
-
-
 def test_eager_pooling_time_counts_towards_compiling(monkeypatch):
     # The pooling kernels replace the eager BatchNorm + ReLU + max-pool of
     # the training path at every size: its time counts towards compiling.
@@ -528,18 +477,114 @@ def test_eager_pooling_time_counts_towards_compiling(monkeypatch):
         assert compiled._eager_seconds == spent  # no pooling, no compiled kernel
 
 
-def test_compiled_kernel_guards_its_unchecked_gathers(compiled_kernel):
-    # The compiled kernels index without bounds checks: shapes and the
+def test_native_kernel_guards_its_unchecked_gathers(native_kernel):
+    # The C kernel indexes without bounds checks: shapes, dtypes and the
     # neighbour table are validated before every call instead.
     laplacian = LAPLACIANS["full4"]
     operator = SparseLaplacian(laplacian)
+    x = torch.randn(192, 3)
+    assert_allclose(laplacian_step(operator, x, 1.0).numpy(), laplacian @ x.numpy(), atol=1e-5)
     with pytest.raises(ValueError, match=r"x must have shape \(192, 3\)"):
         laplacian_step(operator, torch.randn(100, 3), 1.0)
     with pytest.raises(ValueError, match="out must have shape"):
         laplacian_step(operator, torch.randn(192, 3), 1.0, out=torch.empty(192, 2))
+    with pytest.raises(TypeError, match=r"prev must have the dtype of x \(torch.float32\), got "
+                       "torch.float64"):
+        laplacian_step(operator, x, 2.0, x.double(), 1.0)
+    with pytest.raises(ValueError, match="out must not be x"):
+        laplacian_step(operator, x, 1.0, out=x)
     state = operator.state_dict()
     state["neighbours"] = state["neighbours"].clone()
     state["neighbours"][5, 0] = 10_000
     operator.load_state_dict(state)
     with pytest.raises(ValueError, match=r"neighbours must be in \[0, 192\)"):
         operator(torch.randn(192, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("width", [1, 7, 16, 83, 200])
+def test_native_kernel_matches_dense_at_every_row_block(width, dtype, native_kernel):
+    # A row is summed in blocks of 4 and 1 vectors of 64 bytes, then column
+    # by column: these widths reach each part (83 = 64 + 16 + 3 floats) in
+    # both dtypes, on a graph with padded rows (partial sky) and on k-NN.
+    rng = np.random.default_rng(width)
+    for name in ("partial8", "knn20"):
+        laplacian = LAPLACIANS[name]
+        operator = SparseLaplacian(laplacian).to(dtype)
+        x = rng.standard_normal((laplacian.shape[0], width))
+        prev = rng.standard_normal(x.shape)
+        L = laplacian.toarray().astype(np.float64)
+        result = laplacian_step(operator, torch.from_numpy(x).to(dtype), 1.5,
+                                torch.from_numpy(prev).to(dtype), 0.5)
+        assert result.dtype == dtype
+        tolerance = 1e-5 if dtype == torch.float32 else 1e-12
+        assert_allclose(result.numpy(), 1.5 * L @ x - 0.5 * prev, rtol=tolerance,
+                        atol=tolerance)
+        assert_allclose(laplacian_step(operator, torch.from_numpy(x).to(dtype), 2.0).numpy(),
+                        2 * L @ x, rtol=tolerance, atol=tolerance)
+
+
+def test_native_kernel_is_deterministic_and_fills_any_out(native_kernel):
+    # Rows are split among threads, never a row's sum: the result does not
+    # depend on the number of threads. A strided out receives the result.
+    operator = SparseLaplacian(healpix_laplacian(16))
+    x = torch.randn(operator.n_pixels, 40)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = laplacian_step(operator, x, 2.0, x, 1.0)
+        torch.set_num_threads(max(2, threads))
+        parallel = laplacian_step(operator, x, 2.0, x, 1.0)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(serial, parallel)
+    out = torch.full((40, operator.n_pixels), float("nan")).T
+    assert laplacian_step(operator, x, 2.0, x, 1.0, out=out) is out
+    assert torch.equal(out, serial)
+
+
+def test_compile_false_never_builds_the_native_kernel(monkeypatch):
+    monkeypatch.setattr(native, "_library", None)
+    monkeypatch.setattr(native, "_build", lambda: pytest.fail("built"))
+    operator = SparseLaplacian(LAPLACIANS["full4"])
+    x = torch.randn(operator.n_pixels, 3)
+    with skdeepsphere.config_context(compile=False):
+        result = laplacian_step(operator, x, 2.0, x, 1.0)
+    assert_allclose(result.numpy(), 2 * LAPLACIANS["full4"] @ x.numpy() - x.numpy(),
+                    rtol=1e-4, atol=1e-4)
+    assert native._library is None
+
+
+def test_a_failed_native_build_warns_once_and_uses_embedding_bag(monkeypatch):
+    monkeypatch.setattr(native, "_library", None)
+
+    def no_compiler():
+        raise RuntimeError("no C compiler found (looked for $CC, cc, gcc and clang)")
+
+    monkeypatch.setattr(native, "_compiler", no_compiler)
+    operator = SparseLaplacian(LAPLACIANS["full4"])
+    x = torch.randn(operator.n_pixels, 3)
+    expected = 2 * LAPLACIANS["full4"] @ x.numpy() - x.numpy()
+    with skdeepsphere.config_context(compile="auto"):
+        with pytest.warns(RuntimeWarning, match=r"skdeepsphere's C kernel of the Laplacian "
+                          r"could not be built, using torch's embedding_bag instead "
+                          r"\(RuntimeError: no C compiler found"):
+            assert_allclose(laplacian_step(operator, x, 2.0, x, 1.0).numpy(), expected,
+                            rtol=1e-4, atol=1e-4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert_allclose(laplacian_step(operator, x, 2.0, x, 1.0).numpy(), expected,
+                            rtol=1e-4, atol=1e-4)
+    assert native._library is False
+
+
+def test_a_wrong_native_build_is_caught_before_use(monkeypatch):
+    # The built library checks itself against numpy before first use: a
+    # kernel that adds prev instead of subtracting it never runs.
+    try:
+        native._compiler()
+    except RuntimeError:
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(native, "SOURCE", native.SOURCE.replace("* -beta", "* beta"))
+    with pytest.raises(RuntimeError, match="the built kernel disagrees with numpy"):
+        native._build()

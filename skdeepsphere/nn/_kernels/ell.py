@@ -7,16 +7,15 @@ contiguous rows. The HEALPix graph has a handful of neighbours per pixel, so
 rows shorter than ``k`` padded with the pixel itself and weight 0. One
 application is then a gather of ``k`` rows and a weighted sum, which runs
 
-- on CPU, for large blocks, as the compiled kernels of :mod:`.compiled`;
-- on CPU otherwise as torch's ``embedding_bag`` (a weighted sum of ``k``
-  rows per pixel is exactly that: multi-threaded, nothing to compile);
+- on CPU as the C kernel of :mod:`.native` (one pass, built at first use);
+- on CPU with ``compile=False``, or without a C compiler, as torch's
+  ``embedding_bag`` (a weighted sum of ``k`` rows per pixel is exactly
+  that) followed by the subtraction;
 - on CUDA as cuSPARSE's CSR product (``torch.sparse.mm``).
 
 ``L`` is symmetric, so the gradient of ``L x`` is ``L`` applied to the
 output gradient: forward and backward share one kernel.
 """
-
-import time
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ from scipy import sparse
 from torch import nn
 from torch.nn import functional
 
-from . import compiled
+from . import native
 from .memory import empty_block
 
 __all__ = ["SparseLaplacian", "laplacian_step"]
@@ -67,32 +66,24 @@ def laplacian_step(operator, x, alpha, prev=None, beta=0.0, out=None):
     x = x.detach()
     prev = None if prev is None or beta == 0 else prev.detach()
     if not _uses_sparse_mm(x):
-        function = compiled.gather_apply if prev is None else compiled.gather_step
-        width = operator.neighbours.shape[1]
-        kernel = compiled.ready(function, width, x.dtype, x.numel(),
-                                lambda: _example(function, operator, x.dtype))
+        kernel = native.kernel(x.dtype)
         if kernel is not None:
             operator.check_operands(x, prev, out)
-            # 0-d scalar tensors keep the guards stable across alpha, beta.
-            scalars = torch.tensor([alpha, beta], dtype=x.dtype)
-            target = empty_block(x.shape, x.dtype) if out is None else out
-            weights = operator._scaled_weights(1.0, x.dtype)
-            if prev is None:
-                return kernel(x, operator.neighbours, weights, scalars[0], target)
-            return kernel(x, operator.neighbours, weights, scalars[0], prev, scalars[1],
-                          target)
-        started = (time.perf_counter() if x.numel() >= compiled.GATHER_MIN_ELEMENTS
-                   else None)
+            x = x.contiguous()
+            prev = None if prev is None else prev.contiguous()
+            target = out if out is not None and out.is_contiguous() else empty_block(
+                x.shape, x.dtype, x.device)
+            native.gather(kernel, x, operator.neighbours.long().contiguous(),
+                          operator._scaled_weights(1.0, x.dtype).contiguous(), alpha, prev,
+                          beta, target)
+            return target if out is None or target is out else out.copy_(target)
         # A bag of k weighted rows per pixel is exactly an ELL product;
         # alpha goes into the weights, so the only other pass is the one
         # that subtracts prev into out.
         weights = operator._scaled_weights(alpha, x.dtype)
         product = functional.embedding_bag(operator.neighbours, x, mode="sum",
                                            per_sample_weights=weights)
-        out = _combine(product, prev, beta, out)
-        if started is not None:
-            compiled.record_eager(time.perf_counter() - started)
-        return out
+        return _combine(product, prev, beta, out)
     product = torch.sparse.mm(operator.matrix(x.dtype), x)
     if alpha != 1:
         product.mul_(alpha)
@@ -107,12 +98,6 @@ def _combine(product, prev, beta, out):
     if out is None:
         return product.sub_(prev, alpha=beta)
     return torch.sub(product, prev, alpha=beta, out=out)
-
-
-def _example(function, operator, dtype):
-    """Small arguments to compile ``function`` on, away from the caller's."""
-    return compiled.example_arguments(function, operator.n_pixels, operator.neighbours.shape[1],
-                                      dtype, operator.neighbours, operator.weights)
 
 
 class _Apply(torch.autograd.Function):
@@ -201,12 +186,16 @@ class SparseLaplacian(nn.Module):
         return cache[key]
 
     def check_operands(self, x, prev, out):
-        """Guard the compiled kernels, which gather without bounds checks."""
+        """Guard the C kernel, which gathers without bounds checks."""
         expected = (self.n_pixels,) + tuple(x.shape[1:])
         for name, block in (("x", x), ("prev", prev), ("out", out)):
             if block is not None and tuple(block.shape) != expected:
                 raise ValueError(f"{name} must have shape {expected} for a Laplacian of "
                                  f"{self.n_pixels} pixels, got {tuple(block.shape)}")
+            if block is not None and block.dtype != x.dtype:
+                raise TypeError(f"{name} must have the dtype of x ({x.dtype}), got {block.dtype}")
+        if out is not None and out.numel() and out.data_ptr() == x.data_ptr():
+            raise ValueError("out must not be x: each row of the result reads several of x's")
         # The buffer may have been replaced (load_state_dict): check it
         # again whenever its memory or version changes.
         key = (self.neighbours.data_ptr(), self.neighbours._version)

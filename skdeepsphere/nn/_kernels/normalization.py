@@ -320,8 +320,8 @@ def _pool_kernel(function, x):
     """The compiled pooling kernel for ``x``'s blocks, or ``None`` (eager path)."""
     if x.device.type != "cpu":
         return None
-    return compiled.ready(function, 0, x.dtype, x.numel(),
-                          lambda: compiled.example_arguments(function, 0, 0, x.dtype))
+    return compiled.ready(function, x.dtype,
+                          lambda: compiled.example_arguments(function, x.dtype))
 
 
 def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, chosen):
