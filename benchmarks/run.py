@@ -48,12 +48,14 @@ def timeit(function, device, repeat, warmup=1):
     return compare({"f": function}, device, repeat, warmup)["f"]
 
 
-def compare(functions, device, repeat, warmup=1):
+def compare(functions, device, repeat, warmup=1, consecutive=1):
     """Minimum wall time of each function, measured round-robin.
 
     Interleaving the candidates exposes them to the same disturbances (other
     processes, frequency changes), so their ratios are fairer than those of
-    back-to-back series.
+    back-to-back series. With ``consecutive > 1`` each candidate runs that
+    many times in a row in each round, every run timed: the later ones show
+    its steady state, as in a fit whose steps follow each other.
     """
     for function in functions.values():
         for _ in range(warmup):
@@ -61,11 +63,12 @@ def compare(functions, device, repeat, warmup=1):
     best = dict.fromkeys(functions, float("inf"))
     for _ in range(repeat):
         for name, function in functions.items():
-            _synchronize(device)
-            start = time.perf_counter()
-            function()
-            _synchronize(device)
-            best[name] = min(best[name], time.perf_counter() - start)
+            for _ in range(consecutive):
+                _synchronize(device)
+                start = time.perf_counter()
+                function()
+                _synchronize(device)
+                best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -334,16 +337,23 @@ def step_figures(device, quick, nsides=None):
                     optimizer.step()
             return run
 
+        # At nside 256 a textbook step takes 30-40 s, long enough for the
+        # block pool to return our idle blocks to the system (after 2 s), so
+        # that our next step pays page faults for all its memory (twice the
+        # steady-state time) - which a fit, whose steps follow each other,
+        # never does. There each candidate takes two steps in a row per round.
+        consecutive = 2 if nside >= 256 else 1
         seconds = compare({
             "textbook": step(textbook, torch.optim.Adam(textbook.parameters(), lr=1e-3),
                              "reference"),
             "ours": step(ours, torch.optim.Adam(ours.parameters(), lr=1e-3), "fast")},
-            device, repeat)
+            device, repeat, consecutive=consecutive)
         bound, flops, bytes_ = step_lower_bound(ours, batch, sgemm_rate, bandwidth)
         figures[f"train_step_speedup_nside{nside}"] = {
             "value": seconds["textbook"] / seconds["ours"], "unit": "x",
             "target": targets[nside], "seconds_ours": seconds["ours"],
             "seconds_textbook": seconds["textbook"], "batch": batch,
+            "consecutive_steps": consecutive,
             "model": "default FCN (16, 32, 64, 64), K=5, BatchNorm, max-pool, Adam"}
         figures[f"train_step_roofline_nside{nside}"] = {
             "value": bound / seconds["ours"], "unit": "lower bound / step time",
@@ -464,6 +474,67 @@ def op_figures(device, quick):
     }
 
 
+def _generated_gather(x, neighbours, weights, alpha, prev, beta, out):
+    """The gather that torch.compile generated for the package until stop 22,
+    kept here as a candidate: ``alpha L x - beta prev`` over ELL slots."""
+    gather = torch.ops.aten._unsafe_index
+    y = weights[:, 0:1] * gather(x, [neighbours[:, 0]])
+    for slot in range(1, neighbours.shape[1]):
+        y = y + weights[:, slot:slot + 1] * gather(x, [neighbours[:, slot]])
+    out.copy_(alpha * y - beta * prev)
+    return out
+
+
+def gather_figures(device, quick):
+    """One Chebyshev step ``2 L x - prev`` on the default FCN's blocks, three ways.
+
+    The C kernel (:mod:`skdeepsphere.nn._kernels.native`, what
+    ``compile="auto"`` and ``True`` use) against torch's ``embedding_bag``
+    and a subtraction (``compile=False``, or no C compiler) and against the
+    kernel that :func:`torch.compile` generates for the same sum (compiled
+    once here, ``dynamic=True``, before the timings). The shapes are those
+    of a training step (batch 16): each layer's (n_pixels, batch * C_in)
+    block at nside 64 and 256 (quick: 32).
+    """
+    if device.type != "cpu":
+        return {}
+    generated = torch.compile(_generated_gather, dynamic=True)
+    figures = {}
+    for nside in ([32] if quick else [64, 256]):
+        for level, channels in enumerate((1, 16, 32, 64)):
+            level_nside = nside >> level
+            operator = SparseLaplacian(healpix_laplacian(level_nside))
+            width = 16 * channels
+            x = torch.randn(operator.n_pixels, width)
+            prev, out = torch.randn_like(x), torch.empty_like(x)
+            scalars = torch.tensor([2.0, 1.0])
+
+            def step(compile_mode):
+                def run():
+                    with skdeepsphere.config_context(compile=compile_mode):
+                        laplacian_step(operator, x, 2.0, prev, 1.0, out=out)
+                return run
+
+            candidates = {"c_kernel": step("auto"), "embedding_bag": step(False),
+                          "generated": lambda: generated(x, operator.neighbours,
+                                                         operator.weights, scalars[0], prev,
+                                                         scalars[1], out)}
+            results = {}
+            for name, function in candidates.items():
+                function()
+                results[name] = out.clone()
+            for name, result in results.items():
+                torch.testing.assert_close(result, results["embedding_bag"], rtol=1e-4,
+                                           atol=1e-4, msg=name)
+            seconds = compare(candidates, device, 5 if quick else 20)
+            figures[f"gather_c_kernel_speedup_nside{level_nside}_width{width}"] = {
+                "value": seconds["embedding_bag"] / seconds["c_kernel"], "unit": "x",
+                "over": "embedding_bag + sub",
+                "over_generated": seconds["generated"] / seconds["c_kernel"],
+                "seconds_c_kernel": seconds["c_kernel"], "elements": x.numel()}
+    return figures
+
+
 def first_fit_child(nside, n_maps):
     """Run in a fresh subprocess: time the first fit, print JSON."""
     from skdeepsphere import SphericalCNNClassifier
@@ -530,7 +601,7 @@ def main():
                         "quick: 32)")
     parser.add_argument("--first-fit-child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--only", help="comma-separated blocks: laplacian, chebconv, step, "
-                        "changes, ops, first_fit, fit, psd")
+                        "changes, ops, gather, first_fit, fit, psd")
     args = parser.parse_args()
     if args.first_fit_child:
         first_fit_child(*args.first_fit_child)
@@ -554,6 +625,7 @@ def main():
               "step": lambda: step_figures(device, args.quick, args.step_nsides),
               "changes": lambda: changes_figures(device, args.quick),
               "ops": lambda: op_figures(device, args.quick),
+              "gather": lambda: gather_figures(device, args.quick),
               "first_fit": lambda: first_fit_figures(args.quick),
               "fit": lambda: fit_figures(device, args.quick),
               "psd": lambda: psd_figures(args.quick)}
