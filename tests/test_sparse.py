@@ -2,6 +2,7 @@
 
 import io
 import pickle
+import shutil
 import threading
 import warnings
 
@@ -588,3 +589,15 @@ def test_a_wrong_native_build_is_caught_before_use(monkeypatch):
     monkeypatch.setattr(native, "SOURCE", native.SOURCE.replace("* -beta", "* beta"))
     with pytest.raises(RuntimeError, match="the built kernel disagrees with numpy"):
         native._build()
+
+
+def test_native_kernel_builds_with_a_cc_of_several_words(monkeypatch):
+    # $CC may be a launcher and a compiler ("ccache gcc"): the whole
+    # command is used, not its first word alone.
+    compiler = next((name for name in ("cc", "gcc", "clang") if shutil.which(name)), None)
+    if compiler is None or shutil.which("env") is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("CC", f"env {compiler}")
+    assert native._compiler() == [shutil.which("env"), compiler]
+    library = native._build()
+    assert hasattr(library, "skdeepsphere_gather_float")
