@@ -494,6 +494,9 @@ def test_native_kernel_guards_its_unchecked_gathers(native_kernel):
         laplacian_step(operator, x, 2.0, x.double(), 1.0)
     with pytest.raises(ValueError, match="out must not be x"):
         laplacian_step(operator, x, 1.0, out=x)
+    elsewhere = SparseLaplacian(laplacian).to("meta")  # its pointers are not CPU memory
+    with pytest.raises(ValueError, match=r"x is on cpu but the Laplacian on meta: move one"):
+        laplacian_step(elsewhere, x, 1.0)
     state = operator.state_dict()
     state["neighbours"] = state["neighbours"].clone()
     state["neighbours"][5, 0] = 10_000

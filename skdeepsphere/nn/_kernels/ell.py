@@ -187,6 +187,9 @@ class SparseLaplacian(nn.Module):
 
     def check_operands(self, x, prev, out):
         """Guard the C kernel, which gathers without bounds checks."""
+        if self.neighbours.device != x.device or self.weights.device != x.device:
+            raise ValueError(f"x is on {x.device} but the Laplacian on "
+                             f"{self.neighbours.device}: move one with .to()")
         expected = (self.n_pixels,) + tuple(x.shape[1:])
         for name, block in (("x", x), ("prev", prev), ("out", out)):
             if block is not None and tuple(block.shape) != expected:
