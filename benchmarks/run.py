@@ -391,8 +391,9 @@ def changes_figures(device, quick):
 
     ``textbook``; ``unfused`` (the fast Chebyshev filter, BatchNorm and ReLU
     as separate modules: issue 6's step); ``fused_no_pool`` (fused, with
-    block recycling off); ``fused_eager`` (fused, compilation off);
-    ``fused`` (the default). Plus the layout change as a compiled transpose
+    block recycling off); ``fused_eager`` (fused, compilation off: the
+    Laplacian by ``embedding_bag``, eager pooling); ``fused`` (the default:
+    the C kernel and the generated pooling kernels). Plus the layout change as a compiled transpose
     (dropped in issue 18) against torch's eager one.
     """
     nside = 32 if quick else 64
