@@ -169,9 +169,6 @@ def fit_child(nside, n_maps, batch_size, textbook, device):
         conv_module.ChebConv.forward = textbook_forward
         # Standard BatchNorm, ReLU and pooling modules, called one by one.
         skdeepsphere.set_config(kernels="reference")
-    if skdeepsphere.get_config()["compile"] == "auto":
-        # Steady state: the warm-up fit waits for the compiled kernels.
-        skdeepsphere.set_config(compile=True)
     rng = np.random.default_rng(0)
     npix = hp.nside2npix(nside)
     maps = rng.standard_normal((n_maps, npix)).astype(np.float32)
@@ -328,9 +325,7 @@ def step_figures(device, quick, nsides=None):
             def run():
                 # kernels="reference": DeepSphere calls its standard modules
                 # one by one (the textbook ChebConv forward is patched in).
-                # compile=True: the steady state of a fit, which "auto"
-                # reaches after 5 s of eager kernels; "auto" would start the
-                # compiler in the background in the middle of the timings.
+                # compile=True (the same as the default "auto"): the C kernels.
                 with skdeepsphere.config_context(kernels=kernels, compile=True):
                     optimizer.zero_grad(set_to_none=True)
                     torch.nn.functional.cross_entropy(model(x), y).backward()
@@ -393,7 +388,7 @@ def changes_figures(device, quick):
     as separate modules: issue 6's step); ``fused_no_pool`` (fused, with
     block recycling off); ``fused_eager`` (fused, compilation off: the
     Laplacian by ``embedding_bag``, eager pooling); ``fused`` (the default:
-    the C kernel and the generated pooling kernels). Plus the layout change as a compiled transpose
+    the C kernels of the Laplacian and the pooling). Plus the layout change as a compiled transpose
     (dropped in issue 18) against torch's eager one.
     """
     nside = 32 if quick else 64
@@ -548,7 +543,9 @@ def first_fit_child(nside, n_maps):
 
 
 def first_fit_figures(quick):
-    """First fit in a fresh process, cold compile cache, compile "auto" vs off."""
+    """First fit in a fresh process, compile "auto" (which builds the C kernels
+    there) against off; inductor's cache is cold too, as it was when the
+    pooling kernels came from torch.compile (until stop 22)."""
     nside, n_maps = (32, 32) if quick else (64, 32)
     seconds = {}
     for mode in ("0", "auto", "0", "auto") if not quick else ("0", "auto"):
@@ -618,9 +615,6 @@ def main():
                            "torch": torch.__version__, "quick": args.quick}}
     if device.type == "cuda":
         results["machine"]["gpu"] = torch.cuda.get_device_name(device)
-    # Kernel figures wait for compilation rather than time the eager
-    # fallback that compile="auto" uses meanwhile.
-    waiting = {"compile": True} if skdeepsphere.get_config()["compile"] == "auto" else {}
     blocks = {"laplacian": lambda: laplacian_figures(device, args.quick),
               "chebconv": lambda: chebconv_figures(device, args.quick),
               "step": lambda: step_figures(device, args.quick, args.step_nsides),
@@ -636,8 +630,7 @@ def main():
     for name in chosen:
         if name not in blocks:
             parser.error(f"unknown block {name!r}; choose from {', '.join(blocks)}")
-        with skdeepsphere.config_context(**(waiting if name != "first_fit" else {})):
-            block_figures = blocks[name]()
+        block_figures = blocks[name]()
         for key, figure in block_figures.items():
             results[key] = figure
             value = figure["value"]

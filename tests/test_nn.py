@@ -278,7 +278,7 @@ def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, co
     # (-> HealpixPool): outputs, gradients, running statistics, with ties
     # in groups of 4 (the first maximum wins), a negative scale, and the
     # statistics' dot products taken over several chunks, the last one short.
-    # With compile=True, pooling takes the compiled kernels (asserted). With
+    # With compile=True, pooling takes the C kernels (asserted). With
     # a bias (the filter's) added to x first, and its gradient.
     from skdeepsphere.nn._kernels import normalization
     monkeypatch.setattr(normalization, "_DOT_CHUNK", 7 * 3 * 2)
@@ -319,6 +319,20 @@ def test_pixel_major_training_batch_norm_relu_matches_modules(training, pool, co
     for a, b in zip(norm.buffers(), reference.buffers()):
         assert_allclose(a.numpy(), b.numpy(), atol=1e-12)
     assert fused == [1] * (pool and compile_mode)
+
+
+@pytest.mark.parametrize("compile_mode", [False, True])
+def test_fused_pooling_propagates_nan(compile_mode):
+    # A NaN activation must reach the pooled output (so that a diverging fit
+    # is caught), with the C kernels as with torch's amax.
+    from skdeepsphere.nn._kernels import normalization
+    norm = torch.nn.BatchNorm1d(3).eval()  # frozen statistics: the NaN stays local
+    x = torch.randn(48 * 2, 3)
+    x[8 * 2 + 1, 2] = float("nan")  # pixel 8 (parent 2), sample 1, channel 2
+    with skdeepsphere.config_context(compile=compile_mode), torch.no_grad():
+        pooled = normalization.pixel_major_training_batch_norm_relu(norm, x, 2, True)
+    nan = torch.isnan(pooled.view(12, 2, 3))
+    assert nan[2, 1, 2] and nan.sum() == 1
 
 
 def _nan_block(shape, dtype=torch.float32, device="cpu"):

@@ -15,7 +15,7 @@ from scipy import sparse
 import skdeepsphere
 from skdeepsphere.graph import healpix_laplacian
 from skdeepsphere.nn import ChebConv, SparseLaplacian, chebyshev_basis
-from skdeepsphere.nn._kernels import compiled, ell, laplacian_step, memory, native
+from skdeepsphere.nn._kernels import ell, laplacian_step, memory, native
 
 RTOL, ATOL = 1e-5, 1e-5
 
@@ -347,96 +347,6 @@ def test_sparse_mm_branch_matches_dense(monkeypatch):
     assert_allclose(x.grad.numpy(), expected_grad, rtol=1e-4, atol=1e-4)
 
 
-def test_auto_compiles_in_the_background(monkeypatch):
-    # compile="auto": after COMPILE_AFTER_EAGER_SECONDS of eager kernels
-    # (a short fit never compiles), a large call starts a process that warms
-    # inductor's disk cache, and returns None (eager kernel); when it is
-    # done, a thread loads the kernel; then calls get the compiled one.
-    calls, warmers = [], []
-    gate = threading.Event()
-
-    class FakeWarmer:
-        done = False
-
-        def poll(self):
-            return 0 if self.done else None
-
-    def fake_compile(function, dynamic):
-        def run(*args):
-            calls.append(threading.current_thread().name)
-            gate.wait(5)
-            return function(*args)
-        return run
-
-    def start_warmer(function, dtype):
-        warmers.append((function, dtype))
-        return warmer
-
-    warmer = FakeWarmer()
-    monkeypatch.setattr(compiled, "_state", {})
-    monkeypatch.setattr(compiled, "_compiled", {})
-    monkeypatch.setattr(compiled, "_warmers", {})
-    monkeypatch.setattr(compiled, "_failed", False)
-    monkeypatch.setattr(compiled, "_start_warmer", start_warmer)
-    monkeypatch.setattr(torch, "compile", fake_compile)
-    function = compiled.pool_forward
-
-    def example():
-        return compiled.example_arguments(function, torch.float32)
-
-    monkeypatch.setattr(compiled, "_eager_seconds", 0.0)
-    with skdeepsphere.config_context(compile="auto"):
-        assert compiled.ready(function, torch.float32, example) is None
-        assert warmers == []  # not before enough eager kernel time
-        compiled.record_eager(compiled.COMPILE_AFTER_EAGER_SECONDS / 2)
-        assert compiled.ready(function, torch.float32, example) is None
-        assert warmers == []
-        compiled.record_eager(compiled.COMPILE_AFTER_EAGER_SECONDS / 2)
-        assert compiled.ready(function, torch.float32, example) is None
-        assert compiled.ready(function, torch.float32, example) is None
-        assert warmers == [(function, torch.float32)] and calls == []
-        warmer.done = True
-        assert compiled.ready(function, torch.float32, example) is None
-        gate.set()
-        for _ in range(500):
-            kernel = compiled.ready(function, torch.float32, example)
-            if kernel is not None:
-                break
-            threading.Event().wait(0.01)
-    assert calls == ["skdeepsphere-compile"]  # loaded once, not by the caller
-    assert kernel is compiled._compiled[function]
-    assert len(warmers) == 1
-    with skdeepsphere.config_context(compile=False):
-        assert compiled.ready(function, torch.float32, example) is None
-
-
-def test_a_failed_compilation_warns_and_stays_eager(monkeypatch):
-    # No C++ compiler: one warning naming the kernel, then eager kernels
-    # for good (no second attempt, no second warning).
-    monkeypatch.setattr(compiled, "_state", {})
-    monkeypatch.setattr(compiled, "_compiled", {})
-    monkeypatch.setattr(compiled, "_failed", False)
-
-    def no_compiler(function, dynamic):
-        def run(*args):
-            raise RuntimeError("no C++ compiler found")
-        return run
-
-    monkeypatch.setattr(torch, "compile", no_compiler)
-
-    def example():
-        return compiled.example_arguments(compiled.pool_forward, torch.float32)
-
-    with skdeepsphere.config_context(compile=True):
-        with pytest.warns(RuntimeWarning, match="torch.compile of skdeepsphere's pool_forward "
-                          "kernel failed, using eager kernels instead "
-                          r"\(RuntimeError: no C\+\+ compiler found\)"):
-            assert compiled.ready(compiled.pool_forward, torch.float32, example) is None
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            assert compiled.ready(compiled.pool_backward, torch.float32, example) is None
-
-
 @pytest.mark.parametrize("change", ["load_state_dict", "in_place", "double"])
 def test_scaled_weights_follow_the_operator(change, eager_kernel):
     # The eager gather caches alpha * weights: a new matrix loaded into the
@@ -458,24 +368,6 @@ def test_scaled_weights_follow_the_operator(change, eager_kernel):
     result = laplacian_step(operator, x, 2.0, x, 1.0)
     assert result.dtype == x.dtype
     assert_allclose(result.numpy(), expected, rtol=1e-4, atol=1e-4)
-
-
-def test_eager_pooling_time_counts_towards_compiling(monkeypatch):
-    # The pooling kernels replace the eager BatchNorm + ReLU + max-pool of
-    # the training path at every size: its time counts towards compiling.
-    from skdeepsphere.nn._kernels import normalization
-    monkeypatch.setattr(compiled, "_eager_seconds", 0.0)
-    norm = torch.nn.BatchNorm1d(3)
-    x = torch.randn(64 * 2, 3, requires_grad=True)
-    with skdeepsphere.config_context(compile=False):
-        out = normalization.pixel_major_training_batch_norm_relu(norm, x, 2, pool=True)
-        forward = compiled._eager_seconds
-        assert forward > 0
-        out.sum().backward()
-        assert compiled._eager_seconds > forward
-        spent = compiled._eager_seconds
-        normalization.pixel_major_training_batch_norm_relu(norm, x, 2, pool=False).sum().backward()
-        assert compiled._eager_seconds == spent  # no pooling, no compiled kernel
 
 
 def test_native_kernel_guards_its_unchecked_gathers(native_kernel):
@@ -570,9 +462,9 @@ def test_a_failed_native_build_warns_once_and_uses_embedding_bag(monkeypatch):
     x = torch.randn(operator.n_pixels, 3)
     expected = 2 * LAPLACIANS["full4"] @ x.numpy() - x.numpy()
     with skdeepsphere.config_context(compile="auto"):
-        with pytest.warns(RuntimeWarning, match=r"skdeepsphere's C kernel of the Laplacian "
-                          r"could not be built, using torch's embedding_bag instead "
-                          r"\(RuntimeError: no C compiler found"):
+        with pytest.warns(RuntimeWarning, match=r"skdeepsphere's C kernels \(Laplacian, "
+                          r"pooling\) could not be built, using torch's eager operations "
+                          r"instead \(RuntimeError: no C compiler found"):
             assert_allclose(laplacian_step(operator, x, 2.0, x, 1.0).numpy(), expected,
                             rtol=1e-4, atol=1e-4)
         with warnings.catch_warnings():
@@ -582,15 +474,20 @@ def test_a_failed_native_build_warns_once_and_uses_embedding_bag(monkeypatch):
     assert native._library is False
 
 
-def test_a_wrong_native_build_is_caught_before_use(monkeypatch):
-    # The built library checks itself against numpy before first use: a
-    # kernel that adds prev instead of subtracting it never runs.
+@pytest.mark.parametrize("kernel, wrong, right", [
+    ("gather", "* beta", "* -beta"),  # adds prev instead of subtracting it
+    ("pool_forward", "y1 == m ? 0", "y0 == m ? 0"),  # ties go to the second child
+    ("pool_backward", "w[j] != i ?", "w[j] == i ?"),  # routes to the losers
+])
+def test_a_wrong_native_build_is_caught_before_use(kernel, wrong, right, monkeypatch):
+    # The built library checks every kernel against numpy before first use.
     try:
         native._compiler()
     except RuntimeError:
         pytest.skip("no C compiler")
-    monkeypatch.setattr(native, "SOURCE", native.SOURCE.replace("* -beta", "* beta"))
-    with pytest.raises(RuntimeError, match="the built kernel disagrees with numpy"):
+    assert right in native.SOURCE
+    monkeypatch.setattr(native, "SOURCE", native.SOURCE.replace(right, wrong))
+    with pytest.raises(RuntimeError, match=f"the built {kernel} kernel disagrees with numpy"):
         native._build()
 
 

@@ -36,7 +36,7 @@ import torch
 
 from ..._config import get_config
 
-__all__ = ["gather", "kernel"]
+__all__ = ["gather", "kernel", "pool_backward", "pool_forward"]
 
 # SCALAR is replaced by float and double. A row is cut into blocks of 4
 # and 1 vectors of 64 bytes (the accumulators stay in registers), then the
@@ -92,14 +92,83 @@ void skdeepsphere_gather_SCALAR(
         }
     }
 }
+
+/* x: (parents, 4, width) children; per parent and column, the maximum of
+   relu(scale x + shift) over the 4 children, the first child that holds it
+   (3 if none does: NaN) and that child's x. */
+void skdeepsphere_pool_forward_SCALAR(
+        const SCALAR *restrict x, const SCALAR *restrict scale,
+        const SCALAR *restrict shift, const int64_t parents, const int64_t width,
+        SCALAR *restrict pooled, int32_t *restrict winners, SCALAR *restrict chosen,
+        const int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < parents; ++p) {
+        const SCALAR *restrict x0 = x + p * 4 * width;
+        const SCALAR *restrict x1 = x0 + width;
+        const SCALAR *restrict x2 = x1 + width;
+        const SCALAR *restrict x3 = x2 + width;
+        SCALAR *restrict out = pooled + p * width;
+        SCALAR *restrict kept = chosen + p * width;
+        int32_t *restrict won = winners + p * width;
+        /* simd: without it gcc keeps the selects below as branches (7x slower). */
+        #pragma omp simd
+        for (int64_t c = 0; c < width; ++c) {
+            const SCALAR a = scale[c], b = shift[c];
+            SCALAR y0 = a * x0[c] + b, y1 = a * x1[c] + b, y2 = a * x2[c] + b,
+                   y3 = a * x3[c] + b;
+            /* ReLU that keeps NaN (fmax would drop it, and does not vectorise). */
+            y0 = y0 < 0 ? 0 : y0;
+            y1 = y1 < 0 ? 0 : y1;
+            y2 = y2 < 0 ? 0 : y2;
+            y3 = y3 < 0 ? 0 : y3;
+            const SCALAR m01 = y0 >= y1 ? y0 : y1, m23 = y2 >= y3 ? y2 : y3;
+            /* NaN if a child is NaN, as torch.amax; the sum of values >= 0 is
+               NaN only then (a NaN test inside the maxima stops gcc from
+               vectorising the loop). */
+            const SCALAR any = y0 + y1 + y2 + y3;
+            const SCALAR m = any != any ? any : m01 >= m23 ? m01 : m23;
+            const int32_t w = y0 == m ? 0 : y1 == m ? 1 : y2 == m ? 2 : 3;
+            out[c] = m;
+            won[c] = w;
+            kept[c] = w == 0 ? x0[c] : w == 1 ? x1[c] : w == 2 ? x2[c] : x3[c];
+        }
+    }
+}
+
+/* grads[p, i, c] = (winners[p, c] == i ? a[c] passed[p, c] : 0) + b[c] x[p, i, c] + c[c]. */
+void skdeepsphere_pool_backward_SCALAR(
+        const SCALAR *restrict x, const SCALAR *restrict passed,
+        const int32_t *restrict winners, const SCALAR *restrict a,
+        const SCALAR *restrict b, const SCALAR *restrict c, const int64_t parents,
+        const int64_t width, SCALAR *restrict grads, const int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < parents; ++p) {
+        const SCALAR *restrict g = passed + p * width;
+        const int32_t *restrict w = winners + p * width;
+        for (int32_t i = 0; i < 4; ++i) {
+            const SCALAR *restrict xi = x + (p * 4 + i) * width;
+            SCALAR *restrict out = grads + (p * 4 + i) * width;
+            #pragma omp simd
+            for (int64_t j = 0; j < width; ++j)
+                out[j] = (w[j] == i ? a[j] * g[j] : 0) + b[j] * xi[j] + c[j];
+        }
+    }
+}
 """
 
-#: The C source of the kernels (``skdeepsphere_gather_float`` and ``_double``).
+#: The C source of the kernels: ``skdeepsphere_{gather,pool_forward,pool_backward}_{float,double}``.
 SOURCE = "#include <stdint.h>\n#include <string.h>\n" + "".join(
     _TEMPLATE.replace("SCALAR", scalar) for scalar in ("float", "double"))
 
-_FUNCTIONS = {torch.float32: "skdeepsphere_gather_float",
-              torch.float64: "skdeepsphere_gather_double"}
+_SCALARS = {torch.float32: "float", torch.float64: "double"}
+_ARGUMENTS = {
+    "gather": [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3 + [
+        ctypes.c_double, ctypes.c_void_p, ctypes.c_double, ctypes.c_void_p, ctypes.c_int],
+    "pool_forward": [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 3
+    + [ctypes.c_int],
+    "pool_backward": [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 2 + [ctypes.c_void_p,
+                                                                      ctypes.c_int],
+}
 
 #: Below this many elements a block is summed by one thread (starting the
 #: team costs more than it saves).
@@ -161,53 +230,80 @@ def _build():
         else:
             raise errors[0]
         library = ctypes.CDLL(target)
-    for function in _FUNCTIONS.values():
-        getattr(library, function).argtypes = (
-            [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
-            + [ctypes.c_double, ctypes.c_void_p, ctypes.c_double, ctypes.c_void_p, ctypes.c_int])
-        getattr(library, function).restype = None
+    for name, arguments in _ARGUMENTS.items():
+        for scalar in _SCALARS.values():
+            function = getattr(library, f"skdeepsphere_{name}_{scalar}")
+            function.argtypes, function.restype = arguments, None
     _self_check(library)
     return library
 
 
 def _self_check(library):
-    """Both kernels against numpy on a random graph, every block size of a row."""
+    """Every kernel against numpy on random blocks, in both dtypes, before first use."""
     rng = np.random.default_rng(0)
-    n, k, width = 50, 5, 8 * 16 + 4 * 16 + 16 + 3
+    n, k, width = 50, 5, 8 * 16 + 4 * 16 + 16 + 3  # every block size of a row
     neighbours = torch.from_numpy(rng.integers(0, n, (n, k)))
-    for dtype in _FUNCTIONS:
-        x, prev = (torch.from_numpy(rng.standard_normal((n, width))).to(dtype)
-                   for _ in range(2))
-        weights = torch.from_numpy(rng.standard_normal((n, k))).to(dtype)
-        out = torch.empty_like(x)
-        _call(getattr(library, _FUNCTIONS[dtype]), x, neighbours, weights, 2.0, prev, 0.5, out)
+    for dtype, scalar in _SCALARS.items():
+        def block(*shape):
+            return torch.from_numpy(rng.standard_normal(shape)).to(dtype)
+
+        def function(name):
+            return getattr(library, f"skdeepsphere_{name}_{scalar}")
+
+        x, prev, weights = block(n, width), block(n, width), block(n, k)
+        out = _call(function("gather"), x, neighbours, weights, 2.0, prev, 0.5,
+                    torch.empty_like(x))
         expected = (2 * np.einsum("pj,pjc->pc", weights.double().numpy(),
                                   x.double().numpy()[neighbours.numpy()])
                     - 0.5 * prev.double().numpy())
-        error = np.abs(out.double().numpy() - expected).max()
-        if not error <= 1e-4 * np.abs(expected).max():
-            raise RuntimeError(f"the built kernel disagrees with numpy ({dtype}: "
-                               f"max error {error:.3g})")
+        _agree("gather", dtype, out, expected)
+        # Pooling on values that the arithmetic keeps exact, with ties.
+        children = torch.from_numpy(rng.integers(-3, 4, (n, 4, width)) / 2).to(dtype)
+        scale, shift = (torch.from_numpy(rng.integers(-2, 3, width) / 2).to(dtype)
+                        for _ in range(2))
+        pooled, chosen = torch.empty(n, width, dtype=dtype), torch.empty(n, width, dtype=dtype)
+        winners = torch.empty(n, width, dtype=torch.int32)
+        pool_forward(function("pool_forward"), children, scale, shift, pooled, winners, chosen)
+        y = (scale * children + shift).clamp(min=0)
+        expected_winners = (y != y.amax(1, keepdim=True)).cumprod(1).sum(1).clamp(max=3)
+        _agree("pool_forward", dtype, pooled, y.amax(1).double().numpy())
+        _agree("pool_forward", dtype, winners, expected_winners.numpy())
+        _agree("pool_forward", dtype, chosen,
+               children.gather(1, expected_winners[:, None].long())[:, 0].double().numpy())
+        passed, a, b, c = block(n, width), block(width), block(width), block(width)
+        grads = pool_backward(function("pool_backward"), children, passed, winners, a, b, c,
+                              torch.empty_like(children))
+        routed = torch.zeros_like(children).scatter_(
+            1, winners[:, None].long(), (a * passed)[:, None])
+        _agree("pool_backward", dtype, grads, (routed + b * children + c).double().numpy())
+
+
+def _agree(name, dtype, result, expected):
+    error = np.abs(result.double().numpy() - expected).max()
+    if not error <= 1e-5 * max(np.abs(expected).max(), 1):
+        raise RuntimeError(f"the built {name} kernel disagrees with numpy ({dtype}: "
+                           f"max error {error:.3g})")
 
 
 def _call(function, x, neighbours, weights, alpha, prev, beta, out):
     n, k = neighbours.shape
     width = x.numel() // n if n else 0
-    threads = 1 if x.numel() < SERIAL_ELEMENTS else torch.get_num_threads()
     function(x.data_ptr(), neighbours.data_ptr(), weights.data_ptr(), n, k, width,
              float(alpha), None if prev is None else prev.data_ptr(), float(beta),
-             out.data_ptr(), threads)
+             out.data_ptr(), _threads(x.numel()))
     return out
 
 
-def kernel(dtype):
-    """The built C function for ``dtype``, or ``None`` (then use ``embedding_bag``).
+def kernel(dtype, name="gather"):
+    """The built C function ``name`` for ``dtype``, or ``None`` (then use torch's
+    eager operations).
 
+    ``name`` is ``"gather"``, ``"pool_forward"`` or ``"pool_backward"``.
     ``None`` with ``compile=False``, for a dtype other than float32 and
     float64, or when the build failed (which warns once).
     """
     global _library
-    if get_config()["compile"] is False or dtype not in _FUNCTIONS:
+    if get_config()["compile"] is False or dtype not in _SCALARS:
         return None
     if _library is None:
         with _lock:
@@ -216,11 +312,11 @@ def kernel(dtype):
                     _library = _build()
                 except Exception as error:  # no compiler, no OpenMP, a bad build
                     _library = False
-                    warnings.warn("skdeepsphere's C kernel of the Laplacian could not be "
-                                  "built, using torch's embedding_bag instead "
+                    warnings.warn("skdeepsphere's C kernels (Laplacian, pooling) could not "
+                                  "be built, using torch's eager operations instead "
                                   f"({type(error).__name__}: {error}); compile=False uses "
-                                  "it without trying", RuntimeWarning)
-    return getattr(_library, _FUNCTIONS[dtype]) if _library else None
+                                  "them without trying", RuntimeWarning)
+    return getattr(_library, f"skdeepsphere_{name}_{_SCALARS[dtype]}") if _library else None
 
 
 def gather(function, x, neighbours, weights, alpha, prev, beta, out):
@@ -232,3 +328,38 @@ def gather(function, x, neighbours, weights, alpha, prev, beta, out):
     :meth:`~.ell.SparseLaplacian.check_operands`).
     """
     return _call(function, x, neighbours, weights, alpha, prev, beta, out)
+
+
+def _threads(numel):
+    return 1 if numel < SERIAL_ELEMENTS else torch.get_num_threads()
+
+
+def pool_forward(function, x, scale, shift, pooled, winners, chosen):
+    """BatchNorm's affine map, ReLU and the max over nested groups of 4, in one pass.
+
+    ``x`` is a contiguous ``(n_parents, 4, width)`` block (the 4 children of
+    each parent); ``scale`` and ``shift`` are ``(width,)``. Writes, per
+    parent and column: ``pooled``, the maximum of ``relu(scale * x +
+    shift)`` over the children (NaN if one is NaN); ``winners`` (int32), the
+    first child that holds it, as ``max_pool1d``'s indices; ``chosen``, that
+    child's ``x``, from which the backward takes BatchNorm's sums without
+    reading the full-size block. The full-size output is never written.
+    """
+    parents, _, width = x.shape
+    function(x.data_ptr(), scale.data_ptr(), shift.data_ptr(), parents, width,
+             pooled.data_ptr(), winners.data_ptr(), chosen.data_ptr(), _threads(x.numel()))
+    return pooled
+
+
+def pool_backward(function, x, passed, winners, a, b, c, grads):
+    """``grads = a * g + b * x + c`` over the children of :func:`pool_forward`.
+
+    ``x`` and ``grads`` are contiguous ``(n_parents, 4, width)`` blocks;
+    ``g`` is ``passed`` (the output gradient through the ReLU, ``(n_parents,
+    width)``) at each parent's winning child and 0 at the other 3; ``a``,
+    ``b``, ``c`` are ``(width,)``: BatchNorm's input gradient in one pass.
+    """
+    parents, _, width = x.shape
+    function(x.data_ptr(), passed.data_ptr(), winners.data_ptr(), a.data_ptr(), b.data_ptr(),
+             c.data_ptr(), parents, width, grads.data_ptr(), _threads(x.numel()))
+    return grads

@@ -17,24 +17,22 @@ statistics exactly as :class:`torch.nn.BatchNorm1d` does (unbiased running
 variance, ``momentum=None`` as a cumulative average), so that the module,
 its ``state_dict`` and train/eval semantics are the standard ones.
 
-On the pixel-major training path with max-pooling, once the kernels of
-:mod:`.compiled` are ready (``compile=True``, or ``"auto"`` in a long
-fit), the forward is one pass that writes the pooled maxima, the winning
-child and its input (never the full-size output), and the backward takes
-BatchNorm's sums from those quarter-size blocks alone and writes the input
-gradient in one more pass. Otherwise the same arithmetic runs eagerly.
+On the pixel-major training path with max-pooling, the C kernels of
+:mod:`.native` make the forward one pass that writes the pooled maxima, the
+winning child and its input (never the full-size output), and the backward
+take BatchNorm's sums from those quarter-size blocks alone and write the
+input gradient in one more pass. With ``compile=False`` (or without a C
+compiler) the same arithmetic runs as torch operations.
 A bias added by the filter before BatchNorm shifts the statistics instead
 of making a pass over the output of its own.
 """
-
-import time
 
 import torch
 from torch import nn
 from torch.nn import functional
 
 from ..pool import HealpixPool
-from . import compiled
+from . import native
 from .chebyshev import filter_chunks
 from .memory import empty_block
 
@@ -244,23 +242,24 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
         width = batch * x.shape[1]
         ctx.training, ctx.batch, ctx.pool = training, batch, pool
         ctx.total = total
-        # Both kernels or neither: a compiled forward with an eager backward
-        # would trade a fifth of the forward for a slower backward.
-        kernel, backward = ((_pool_kernel(compiled.pool_forward, x),
-                             _pool_kernel(compiled.pool_backward, x)) if pool else (None, None))
-        ctx.fused = kernel is not None and backward is not None
-        ctx.pool_backward = backward
+        # Both kernels or neither (one library holds both).
+        kernels = (None, None)
+        if pool and x.device.type == "cpu":
+            kernels = tuple(native.kernel(x.dtype, name)
+                            for name in ("pool_forward", "pool_backward"))
+        ctx.fused = None not in kernels
+        ctx.pool_backward = kernels[1]
         if ctx.fused:
             parents = (x.shape[0] // (_GROUP * batch), width)
             pooled = empty_block(parents, x.dtype, x.device)
             winners = torch.empty(parents, dtype=torch.int32, device=x.device)
             chosen = empty_block(parents, x.dtype, x.device)
-            kernel(*compiled.mark_pool_arguments([
-                x.view(parents[0], _GROUP, width).detach(), scale.repeat(batch),
-                shift.repeat(batch), pooled, winners, chosen]))
+            native.pool_forward(kernels[0],
+                                x.detach().contiguous().view(parents[0], _GROUP, width),
+                                scale.repeat(batch), shift.repeat(batch), pooled, winners,
+                                chosen)
             ctx.save_for_backward(x, pooled, weight, mean, invstd, winners, chosen)
             return pooled
-        started = time.perf_counter()
         y = empty_block(x.shape, x.dtype, x.device)
         torch.addcmul(shift, x, scale, out=y).relu_()
         if not pool:
@@ -271,8 +270,6 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
         torch.amax(children, 1, out=pooled)
         ctx.save_for_backward(x, pooled, weight, mean, invstd,
                               _winners(children.unbind(1), pooled))
-        # Time a compiled kernel would save: it counts towards compiling.
-        compiled.record_eager(time.perf_counter() - started)
         return pooled
 
     @staticmethod
@@ -282,7 +279,6 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
         grad = grad.contiguous()
         if ctx.fused:
             return _fused_pool_backward(ctx, grad, x, y, weight, mean, invstd, *winners)
-        started = time.perf_counter()
         masked = empty_block(x.shape, x.dtype, x.device)
         if ctx.pool:
             # y holds the pooled maxima: a winner at 0 passes no gradient.
@@ -296,11 +292,8 @@ class _PixelMajorBatchNormReLU(torch.autograd.Function):
         sum_g = _column_sums(masked, ctx.batch)
         gradients = _coefficients(ctx, weight, mean, invstd, sum_g,
                                   _column_dots(masked, x, ctx.batch), x.shape[0])
-        result = (*_gradients(masked, x, gradients, lambda v: v), *[None] * 5,
-                  _bias_gradient(ctx, gradients, sum_g, x), None)
-        if ctx.pool:
-            compiled.record_eager(time.perf_counter() - started)
-        return result
+        return (*_gradients(masked, x, gradients, lambda v: v), *[None] * 5,
+                _bias_gradient(ctx, gradients, sum_g, x), None)
 
 
 def _bias_gradient(ctx, gradients, sum_g, x):
@@ -316,18 +309,10 @@ def _bias_gradient(ctx, gradients, sum_g, x):
     return grad.to(x.dtype)
 
 
-def _pool_kernel(function, x):
-    """The compiled pooling kernel for ``x``'s blocks, or ``None`` (eager path)."""
-    if x.device.type != "cpu":
-        return None
-    return compiled.ready(function, x.dtype,
-                          lambda: compiled.example_arguments(function, x.dtype))
-
-
 def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, chosen):
-    """The backward of the compiled pooling path: BatchNorm's sums from the
+    """The backward of the fused pooling path: BatchNorm's sums from the
     parents alone (the output gradient is 0 at every child that lost), the
-    input gradient in one compiled pass."""
+    input gradient in one pass of the C kernel."""
     batch, channels = ctx.batch, x.shape[1]
     # A winner at 0 passes no gradient through the ReLU.
     passed = torch.ops.aten.threshold_backward(grad, pooled, 0)
@@ -341,8 +326,8 @@ def _fused_pool_backward(ctx, grad, x, pooled, weight, mean, invstd, winners, ch
         a, b, c = (v.to(x.dtype).repeat(batch) for v in (a, b, c))
         grad_x = empty_block(x.shape, x.dtype, x.device)
         shape = (passed.shape[0], _GROUP, passed.shape[1])
-        ctx.pool_backward(compiled.child_planes(x.view(shape)), passed, winners, a, b, c,
-                          compiled.child_planes(grad_x.view(shape)))
+        native.pool_backward(ctx.pool_backward, x.detach().contiguous().view(shape),
+                             passed.contiguous(), winners, a, b, c, grad_x.view(shape))
     return (grad_x, grad_weight, grad_bias, *[None] * 5,
             _bias_gradient(ctx, gradients, sum_g, x), None)
 
