@@ -398,7 +398,7 @@ def test_pixel_major_filter_matches_dense_polynomial(in_channels, kept_terms_byt
 def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mode, pooling,
                                                         monkeypatch):
     # The fast path (fused BatchNorm + ReLU, fast Chebyshev filter; with one
-    # input channel the K terms side by side; compiled kernels or eager
+    # input channel the K terms side by side; C kernels or eager
     # ones; the max fused, the mean after the node) against the plain
     # module calls: outputs, gradients and running statistics.
     laplacians, _, parents = laplacian_hierarchy(8, None, 2)
