@@ -39,14 +39,19 @@ def eager_kernel():
         yield
 
 
-@pytest.fixture
-def native_kernel(monkeypatch):
-    # The C kernel of the Laplacian, which every setting but compile=False
-    # uses; it must build wherever a C compiler exists (CI has one).
+def _require_compiler():
+    """Skip where no C compiler exists (there the eager operations run);
+    wherever one does (CI has one), the C kernels must build."""
     try:
         native._compiler()
     except RuntimeError:
         pytest.skip("no C compiler: the Laplacian runs on embedding_bag here")
+
+
+@pytest.fixture
+def native_kernel(monkeypatch):
+    # The C kernel of the Laplacian, which every setting but compile=False uses.
+    _require_compiler()
     calls = []
     gather = native.gather
     monkeypatch.setattr(native, "gather", lambda *args: calls.append(1) or gather(*args))
@@ -481,10 +486,7 @@ def test_a_failed_native_build_warns_once_and_uses_embedding_bag(monkeypatch):
 ])
 def test_a_wrong_native_build_is_caught_before_use(kernel, wrong, right, monkeypatch):
     # The built library checks every kernel against numpy before first use.
-    try:
-        native._compiler()
-    except RuntimeError:
-        pytest.skip("no C compiler")
+    _require_compiler()
     assert right in native.SOURCE
     monkeypatch.setattr(native, "SOURCE", native.SOURCE.replace(right, wrong))
     with pytest.raises(RuntimeError, match=f"the built {kernel} kernel disagrees with numpy"):

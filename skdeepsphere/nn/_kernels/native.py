@@ -249,7 +249,9 @@ def _build():
 def _self_check(library):
     """Every kernel against numpy on random blocks, in both dtypes, before first use."""
     rng = np.random.default_rng(0)
-    n, k, width = 50, 5, 8 * 16 + 4 * 16 + 16 + 3  # every block size of a row
+    # Every part of a float row: blocks of 4 vectors (64 values), of 1
+    # vector (16) and the column-by-column tail (3).
+    n, k, width = 50, 5, 3 * 64 + 16 + 3
     neighbours = torch.from_numpy(rng.integers(0, n, (n, k)))
     for dtype, scalar in _SCALARS.items():
         def block(*shape):
@@ -259,8 +261,8 @@ def _self_check(library):
             return getattr(library, f"skdeepsphere_{name}_{scalar}")
 
         x, prev, weights = block(n, width), block(n, width), block(n, k)
-        out = _call(function("gather"), x, neighbours, weights, 2.0, prev, 0.5,
-                    torch.empty_like(x))
+        out = gather(function("gather"), x, neighbours, weights, 2.0, prev, 0.5,
+                     torch.empty_like(x))
         expected = (2 * np.einsum("pj,pjc->pc", weights.double().numpy(),
                                   x.double().numpy()[neighbours.numpy()])
                     - 0.5 * prev.double().numpy())
@@ -291,15 +293,6 @@ def _agree(name, dtype, result, expected):
     if not error <= 1e-5 * max(np.abs(expected).max(), 1):
         raise RuntimeError(f"the built {name} kernel disagrees with numpy ({dtype}: "
                            f"max error {error:.3g})")
-
-
-def _call(function, x, neighbours, weights, alpha, prev, beta, out):
-    n, k = neighbours.shape
-    width = x.numel() // n if n else 0
-    function(x.data_ptr(), neighbours.data_ptr(), weights.data_ptr(), n, k, width,
-             float(alpha), None if prev is None else prev.data_ptr(), float(beta),
-             out.data_ptr(), _threads(x.numel()))
-    return out
 
 
 def kernel(dtype, name="gather"):
@@ -335,7 +328,12 @@ def gather(function, x, neighbours, weights, alpha, prev, beta, out):
     not overlap ``x``. Indices are not checked here (see
     :meth:`~.ell.SparseLaplacian.check_operands`).
     """
-    return _call(function, x, neighbours, weights, alpha, prev, beta, out)
+    n, k = neighbours.shape
+    width = x.numel() // n if n else 0
+    function(x.data_ptr(), neighbours.data_ptr(), weights.data_ptr(), n, k, width,
+             float(alpha), None if prev is None else prev.data_ptr(), float(beta),
+             out.data_ptr(), _threads(x.numel()))
+    return out
 
 
 def _threads(numel):
