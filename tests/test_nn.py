@@ -335,6 +335,20 @@ def test_fused_pooling_propagates_nan(compile_mode):
     assert nan[2, 1, 2] and nan.sum() == 1
 
 
+@pytest.mark.parametrize("rows", [144, 150])  # row chunks, or one GEMM
+@pytest.mark.parametrize("channels, out_channels", [(5, 2), (17, 2), (17, 32)])
+def test_weight_gradient_matches_dense(rows, channels, out_channels):
+    # term.T @ grad, whichever product computes it (transposed for a few
+    # outputs, over row chunks for many rows).
+    from skdeepsphere.nn._kernels.chebyshev import _weight_gradient
+    torch.manual_seed(0)
+    term = torch.randn(rows, channels, dtype=torch.float64)
+    grad = torch.randn(rows, out_channels, dtype=torch.float64)
+    result = _weight_gradient(term, grad, rows, channels)
+    assert result.shape == (channels, out_channels)
+    assert_allclose(result.numpy(), term.numpy().T @ grad.numpy(), atol=1e-10)
+
+
 def _nan_block(shape, dtype=torch.float32, device="cpu"):
     """A block of NaN instead of recycled memory, which may hold the right
     answer from an earlier call: every element must be written."""
@@ -360,11 +374,13 @@ def _pixel_major_filter_case(in_channels, monkeypatch):
     return conv, signals, batch, expected
 
 
-@pytest.mark.parametrize("in_channels", [1, 3])
+@pytest.mark.parametrize("in_channels", [1, 3, 17])
 def test_pixel_major_training_filter_matches_dense_polynomial(in_channels, monkeypatch):
     # Pixel-major in, pixel-major out, with autograd: against the dense
     # polynomial, and its gradients against finite differences. The K
     # products are accumulated over chunks of 10 rows, the last one short.
+    # 17 input channels for 2 outputs: a narrow GEMM, whose weight is
+    # multiplied column-major and whose weight gradient is transposed.
     from skdeepsphere.nn._kernels.chebyshev import pixel_major_training_filter
     conv, signals, batch, expected = _pixel_major_filter_case(in_channels, monkeypatch)
     out = pixel_major_training_filter(conv.laplacian, signals, conv.weight, conv.bias, batch)
@@ -378,7 +394,7 @@ def test_pixel_major_training_filter_matches_dense_polynomial(in_channels, monke
 
 
 @pytest.mark.parametrize("kept_terms_bytes", [0, 1 << 20])
-@pytest.mark.parametrize("in_channels", [1, 3])
+@pytest.mark.parametrize("in_channels", [1, 3, 17])
 def test_pixel_major_filter_matches_dense_polynomial(in_channels, kept_terms_bytes,
                                                      monkeypatch):
     # The inference filter, with the K terms kept and accumulated over
@@ -411,6 +427,11 @@ def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mod
                 conv.bias.normal_()
     reference = copy.deepcopy(fast)
     x = torch.randn(5, in_channels, 768)
+    from skdeepsphere.nn import models
+    heads = []
+    monkeypatch.setattr(models, "_pixel_major_mean_head",
+                        lambda *args, original=models._pixel_major_mean_head:
+                        heads.append(1) or original(*args))
     for mode in ("train", "eval"):
         fast.train(mode == "train")
         reference.train(mode == "train")
@@ -420,6 +441,7 @@ def test_deepsphere_fast_path_matches_reference_modules(in_channels, compile_mod
         with skdeepsphere.config_context(compile=compile_mode):
             out = fast(x)
             out.square().sum().backward()
+        assert heads == [1] * (1 + (mode == "eval"))  # the head's filter pixel-major too
         with skdeepsphere.config_context(kernels="reference"):
             expected = reference(x)
         expected.square().sum().backward()
@@ -495,10 +517,20 @@ def test_deepsphere_inference_path_matches_reference_and_training_forward(
 
 
 def test_deepsphere_hooks_see_their_modules():
-    # A forward hook on a BatchNorm (e.g. to collect statistics) must run.
+    # A forward hook on a BatchNorm (e.g. to collect statistics) must run,
+    # and so must one on the head's ChebConv or pixel mean.
     laplacians, _, parents = laplacian_hierarchy(4, None, 1)
     model = DeepSphere(laplacians, parents, 1, 2, channels=(4, 4), cheb_order=2)
     seen = []
-    model.blocks[0][1].register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    handle = model.blocks[0][1].register_forward_hook(
+        lambda module, args, out: seen.append(out.shape))
     model(torch.randn(2, 1, 192))
     assert seen == [torch.Size([2, 4, 192])]
+    handle.remove()
+    for module in model.head:
+        seen = []
+        handle = module.register_forward_hook(lambda module, args, out: seen.append(out.shape))
+        expected = model(torch.randn(2, 1, 192))
+        handle.remove()
+        assert seen == [torch.Size([2, 2, 48]) if isinstance(module, ChebConv)
+                        else expected.shape]
