@@ -349,6 +349,71 @@ def test_weight_gradient_matches_dense(rows, channels, out_channels):
     assert_allclose(result.numpy(), term.numpy().T @ grad.numpy(), atol=1e-10)
 
 
+def _frozen_block(in_channels, out_channels, dtype):
+    """ChebConv -> BatchNorm (eval, random statistics, scales of both signs)
+    on nside 4 with K = 3 and a filter bias."""
+    torch.manual_seed(0)
+    conv = ChebConv(in_channels, out_channels, healpix_laplacian(4, None), 3).to(dtype)
+    norm = torch.nn.BatchNorm1d(out_channels).to(dtype).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(conv.bias)
+        norm.weight.normal_()
+        norm.bias.normal_()
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.5, 2.0)
+    assert (norm.weight < 0).any() and (norm.weight > 0).any()
+    return conv, norm
+
+
+@pytest.mark.parametrize("nan", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("compile_mode", [False, True])
+@pytest.mark.parametrize("in_channels", [1, 2])
+def test_frozen_filter_pooling_matches_modules(in_channels, compile_mode, dtype, nan,
+                                               monkeypatch):
+    # Inference's filter + BatchNorm + ReLU + max-pool against the modules,
+    # 37 output channels (two blocks of 16 and a tail of 5): with one input
+    # channel the C kernel that filters and pools in one pass, otherwise
+    # the C pooling of each chunk of the filter's output (compile=True,
+    # asserted), or torch's operations. With a NaN in one input pixel,
+    # the outputs are NaN exactly where the modules' are.
+    from skdeepsphere.nn._kernels import native, normalization
+    calls = []
+    for name in ("stacked_pool", "pool_frozen"):
+        monkeypatch.setattr(native, name, lambda *args, name=name, original=getattr(
+            native, name): calls.append(name) or original(*args))
+    conv, norm = _frozen_block(in_channels, 37, dtype)
+    batch = 3
+    x = torch.randn(batch, in_channels, 192, dtype=dtype)
+    if nan:
+        x[1, 0, 100] = float("nan")
+    with torch.no_grad():
+        with skdeepsphere.config_context(kernels="reference"):
+            expected = HealpixPool(np.arange(192) // 4)(torch.relu(norm(conv(x))))
+        with skdeepsphere.config_context(compile=compile_mode):
+            pooled = normalization.pixel_major_filter_batch_norm_relu_pool(
+                conv, norm, x.reshape(batch * in_channels, 192).T.contiguous(), batch)
+    assert pooled.shape == (48, batch * 37)
+    ours = _from_pixel_major(pooled, batch)
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-12
+    assert_allclose(ours.numpy(), expected.numpy(), rtol=tolerance, atol=tolerance)
+    assert torch.isnan(expected).any() == nan
+    kernel = "stacked_pool" if in_channels == 1 else "pool_frozen"
+    if compile_mode:
+        _require_c_compiler()
+        assert calls and set(calls) == {kernel}
+    else:
+        assert calls == []
+
+
+def _require_c_compiler():
+    from skdeepsphere.nn._kernels import native
+    try:
+        native._compiler()
+    except RuntimeError:
+        pytest.skip("no C compiler: torch's operations run here")
+
+
 def _nan_block(shape, dtype=torch.float32, device="cpu"):
     """A block of NaN instead of recycled memory, which may hold the right
     answer from an earlier call: every element must be written."""

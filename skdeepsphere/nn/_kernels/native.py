@@ -44,13 +44,15 @@ import torch
 
 from ..._config import get_config
 
-__all__ = ["gather", "kernel", "pool_backward", "pool_forward"]
+__all__ = ["gather", "kernel", "pool_backward", "pool_forward", "pool_frozen", "stacked_pool"]
 
-# SCALAR is replaced by float and double. A row is cut into blocks of 4
+# SCALAR is replaced by float and double, INTEGER by the integer of the
+# same width (the lanes of a comparison's mask). A row is cut into blocks of 4
 # and 1 vectors of 64 bytes (the accumulators stay in registers), then the
 # columns left one by one.
 _TEMPLATE = r"""
 typedef SCALAR vec_SCALAR __attribute__((vector_size(64)));
+typedef INTEGER mask_SCALAR __attribute__((vector_size(64)));
 #define LANES_SCALAR ((int64_t)(sizeof(vec_SCALAR) / sizeof(SCALAR)))
 
 static inline vec_SCALAR load_SCALAR(const SCALAR *p) {
@@ -143,6 +145,91 @@ void skdeepsphere_pool_forward_SCALAR(
     }
 }
 
+/* Inference: pooled[p, c] = max over the 4 children of relu(scale x + shift),
+   NaN if one is NaN (pool_forward without its winners). */
+void skdeepsphere_pool_frozen_SCALAR(
+        const SCALAR *restrict x, const SCALAR *restrict scale,
+        const SCALAR *restrict shift, const int64_t parents, const int64_t width,
+        SCALAR *restrict pooled, const int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < parents; ++p) {
+        const SCALAR *restrict x0 = x + p * 4 * width;
+        const SCALAR *restrict x1 = x0 + width;
+        const SCALAR *restrict x2 = x1 + width;
+        const SCALAR *restrict x3 = x2 + width;
+        SCALAR *restrict out = pooled + p * width;
+        #pragma omp simd
+        for (int64_t c = 0; c < width; ++c) {
+            const SCALAR a = scale[c], b = shift[c];
+            SCALAR y0 = a * x0[c] + b, y1 = a * x1[c] + b, y2 = a * x2[c] + b,
+                   y3 = a * x3[c] + b;
+            y0 = y0 < 0 ? 0 : y0;
+            y1 = y1 < 0 ? 0 : y1;
+            y2 = y2 < 0 ? 0 : y2;
+            y3 = y3 < 0 ? 0 : y3;
+            const SCALAR m01 = y0 >= y1 ? y0 : y1, m23 = y2 >= y3 ? y2 : y3;
+            const SCALAR any = y0 + y1 + y2 + y3;
+            out[c] = any != any ? any : m01 >= m23 ? m01 : m23;
+        }
+    }
+}
+
+/* Lanes chosen by a mask (-1 or 0 per lane): m ? a : b. */
+static inline vec_SCALAR select_SCALAR(const mask_SCALAR m, const vec_SCALAR a,
+                                        const vec_SCALAR b) {
+    return (vec_SCALAR)(((mask_SCALAR)a & m) | ((mask_SCALAR)b & ~m));
+}
+
+/* Inference of a first layer with one input channel: stack holds its K
+   Chebyshev terms, (K, parents * 4 * batch) (row (4 p + i) batch + b is
+   child i of parent p in sample b); weight (K, padded), scale and shift
+   (padded), padded = channels rounded up to 16. pooled (parents, batch,
+   channels): the max over the 4 children of relu(scale filter + shift),
+   filter = sum_k stack[k, row] weight[k]; NaN if one is NaN. The filter's
+   output is never stored. */
+void skdeepsphere_stacked_pool_SCALAR(
+        const SCALAR *restrict stack, const SCALAR *restrict weight,
+        const SCALAR *restrict scale, const SCALAR *restrict shift, const int64_t terms,
+        const int64_t parents, const int64_t batch, const int64_t channels,
+        SCALAR *restrict pooled, const int threads) {
+    const int64_t rows = parents * 4 * batch, padded = (channels + 15) / 16 * 16;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < parents; ++p) {
+        for (int64_t o = 0; o < channels; o += LANES_SCALAR) {
+            const vec_SCALAR a = load_SCALAR(scale + o), s = load_SCALAR(shift + o), zero = {0};
+            const int64_t n = channels - o < LANES_SCALAR ? channels - o : LANES_SCALAR;
+            for (int64_t b = 0; b < batch; ++b) {
+                const SCALAR *restrict t = stack + p * 4 * batch + b;
+                vec_SCALAR y0 = zero, y1 = zero, y2 = zero, y3 = zero;
+                for (int64_t k = 0; k < terms; ++k) {
+                    const vec_SCALAR w = load_SCALAR(weight + k * padded + o);
+                    const SCALAR *restrict children = t + k * rows;
+                    y0 += w * children[0];
+                    y1 += w * children[batch];
+                    y2 += w * children[2 * batch];
+                    y3 += w * children[3 * batch];
+                }
+                y0 = a * y0 + s;
+                y1 = a * y1 + s;
+                y2 = a * y2 + s;
+                y3 = a * y3 + s;
+                /* ReLU that keeps NaN, then the maximum, NaN if a child is
+                   (the sum of values >= 0 is NaN only then). */
+                y0 = select_SCALAR(y0 < zero, zero, y0);
+                y1 = select_SCALAR(y1 < zero, zero, y1);
+                y2 = select_SCALAR(y2 < zero, zero, y2);
+                y3 = select_SCALAR(y3 < zero, zero, y3);
+                const vec_SCALAR m01 = select_SCALAR(y0 >= y1, y0, y1),
+                                 m23 = select_SCALAR(y2 >= y3, y2, y3),
+                                 any = y0 + y1 + y2 + y3,
+                                 m = select_SCALAR(any != any, any,
+                                                   select_SCALAR(m01 >= m23, m01, m23));
+                memcpy(pooled + (p * batch + b) * channels + o, &m, n * sizeof(SCALAR));
+            }
+        }
+    }
+}
+
 /* grads[p, i, c] = (winners[p, c] == i ? a[c] passed[p, c] : 0) + b[c] x[p, i, c] + c[c]. */
 void skdeepsphere_pool_backward_SCALAR(
         const SCALAR *restrict x, const SCALAR *restrict passed,
@@ -164,9 +251,11 @@ void skdeepsphere_pool_backward_SCALAR(
 }
 """
 
-#: The C source of the kernels: ``skdeepsphere_{gather,pool_forward,pool_backward}_{float,double}``.
+#: The C source of the kernels: ``skdeepsphere_{name}_{float,double}`` for every
+#: ``name`` of :func:`kernel`.
 SOURCE = "#include <stdint.h>\n#include <string.h>\n" + "".join(
-    _TEMPLATE.replace("SCALAR", scalar) for scalar in ("float", "double"))
+    _TEMPLATE.replace("SCALAR", scalar).replace("INTEGER", integer)
+    for scalar, integer in (("float", "int32_t"), ("double", "int64_t")))
 
 _SCALARS = {torch.float32: "float", torch.float64: "double"}
 _ARGUMENTS = {
@@ -176,6 +265,10 @@ _ARGUMENTS = {
     + [ctypes.c_int],
     "pool_backward": [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 2 + [ctypes.c_void_p,
                                                                       ctypes.c_int],
+    "pool_frozen": [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 2 + [ctypes.c_void_p,
+                                                                   ctypes.c_int],
+    "stacked_pool": [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 4 + [ctypes.c_void_p,
+                                                                    ctypes.c_int],
 }
 
 #: Below this many elements a block is summed by one thread (starting the
@@ -286,6 +379,17 @@ def _self_check(library):
         routed = torch.zeros_like(children).scatter_(
             1, winners[:, None].long(), (a * passed)[:, None])
         _agree("pool_backward", dtype, grads, (routed + b * children + c).double().numpy())
+        frozen = pool_frozen(function("pool_frozen"), children, scale, shift,
+                             torch.empty(n, width, dtype=dtype))
+        _agree("pool_frozen", dtype, frozen, y.amax(1).double().numpy())
+        # 4 * 3 pixels, batch 2, K = 5 terms; 37 channels: two blocks of 16 and a tail.
+        stack, weight = block(k, 12, 2), block(k, 37)
+        scale, shift = block(37), block(37)
+        pooled = stacked_pool(function("stacked_pool"), stack, weight, scale, shift, 2,
+                              torch.empty(3, 2, 37, dtype=dtype))
+        filtered = np.einsum("kpb,ko->pbo", stack.double().numpy(), weight.double().numpy())
+        expected = np.maximum(scale.double().numpy() * filtered + shift.double().numpy(), 0)
+        _agree("stacked_pool", dtype, pooled, expected.reshape(3, 4, 2, 37).max(1))
 
 
 def _agree(name, dtype, result, expected):
@@ -299,7 +403,8 @@ def kernel(dtype, name="gather"):
     """The built C function ``name`` for ``dtype``, or ``None`` (then use torch's
     eager operations).
 
-    ``name`` is ``"gather"``, ``"pool_forward"`` or ``"pool_backward"``.
+    ``name`` is ``"gather"``, ``"pool_forward"``, ``"pool_backward"``,
+    ``"pool_frozen"`` or ``"stacked_pool"``.
     ``None`` with ``compile=False``, for a dtype other than float32 and
     float64, or when the build failed (which warns once).
     """
@@ -369,3 +474,43 @@ def pool_backward(function, x, passed, winners, a, b, c, grads):
     function(x.data_ptr(), passed.data_ptr(), winners.data_ptr(), a.data_ptr(), b.data_ptr(),
              c.data_ptr(), parents, width, grads.data_ptr(), _threads(x.numel()))
     return grads
+
+
+def pool_frozen(function, x, scale, shift, pooled):
+    """``pooled`` = the max over nested groups of 4 of ``relu(scale * x + shift)``.
+
+    :func:`pool_forward` for inference: the same values (NaN if a child is
+    NaN), without the winners and chosen inputs that only a backward needs.
+    ``x`` is a contiguous ``(n_parents, 4, width)`` block, ``pooled``
+    ``(n_parents, width)``.
+    """
+    parents, _, width = x.shape
+    function(x.data_ptr(), scale.data_ptr(), shift.data_ptr(), parents, width,
+             pooled.data_ptr(), _threads(x.numel()))
+    return pooled
+
+
+def stacked_pool(function, stack, weight, scale, shift, batch, pooled):
+    """A one-channel layer's filter, affine map, ReLU and max-pool, at inference.
+
+    ``stack`` is the contiguous (K, n_pixels, batch) block of the K
+    Chebyshev terms of a pixel-major input (nested pixels, so that rows
+    ``4 p .. 4 p + 3`` are the children of parent ``p``); ``weight`` (K,
+    C_out); ``scale``, ``shift`` (C_out,). Writes ``pooled``, a contiguous
+    (n_pixels // 4, batch, C_out) block: per parent, sample and channel, the
+    max over the 4 children of ``relu(scale * sum_k stack[k] weight[k] +
+    shift)``. The full-size filter output is never stored.
+    """
+    terms, n_pixels, _ = stack.shape
+    channels = weight.shape[1]
+    padded = -(-channels // 16) * 16
+
+    def pad(tensor):
+        out = tensor.new_zeros((*tensor.shape[:-1], padded))
+        out[..., :channels] = tensor
+        return out
+
+    weight, scale, shift = pad(weight), pad(scale), pad(shift)
+    function(stack.data_ptr(), weight.data_ptr(), scale.data_ptr(), shift.data_ptr(), terms,
+             n_pixels // 4, batch, channels, pooled.data_ptr(), _threads(4 * pooled.numel()))
+    return pooled

@@ -33,7 +33,7 @@ from torch.nn import functional
 
 from ..pool import HealpixPool
 from . import native
-from .chebyshev import filter_chunks
+from .chebyshev import filter_chunks, one_channel_terms
 from .memory import empty_block
 
 __all__ = ["batch_norm_relu", "fusable", "pixel_major_batch_norm_relu",
@@ -507,15 +507,33 @@ def pixel_major_filter_batch_norm_relu_pool(conv, norm, x, batch):
     """
     channels = conv.out_channels
     scale, shift = _frozen_affine(norm, conv.bias, x.dtype)
-    negative = scale < 0
     rows = x.shape[0] * batch
     pooled = empty_block((rows // _GROUP, channels), x.dtype, x.device)
+    cpu = x.device.type == "cpu"
+    stacked = native.kernel(x.dtype, "stacked_pool") if cpu and conv.in_channels == 1 else None
+    if stacked is not None:
+        # One input channel: the K terms side by side, then filter, affine
+        # map, ReLU and maximum in one C pass (no GEMM output at all).
+        stack = one_channel_terms(conv.laplacian, x, conv.cheb_order, batch)
+        native.stacked_pool(stacked, stack, conv.weight.detach().view(conv.cheb_order, channels),
+                            scale, shift, batch, pooled.view(-1, batch, channels))
+        return pooled.view(-1, batch * channels)
+    frozen = native.kernel(x.dtype, "pool_frozen") if cpu else None
+    if frozen is not None:
+        scale_row, shift_row = scale.repeat(batch), shift.repeat(batch)
 
-    def pool_chunk(part, start):
-        target = pooled[start // _GROUP:(start + len(part)) // _GROUP]
-        _frozen_max(part.view(-1, _GROUP, batch, channels), negative,
-                    target.view(-1, batch, channels))
-        torch.addcmul(shift, target, scale, out=target).relu_()
+        def pool_chunk(part, start):
+            # Affine map, ReLU and maximum in one C pass over the chunk.
+            native.pool_frozen(frozen, part.view(-1, _GROUP, batch * channels), scale_row,
+                               shift_row, pooled[start // _GROUP:(start + len(part)) // _GROUP])
+    else:
+        negative = scale < 0
+
+        def pool_chunk(part, start):
+            target = pooled[start // _GROUP:(start + len(part)) // _GROUP]
+            _frozen_max(part.view(-1, _GROUP, batch, channels), negative,
+                        target.view(-1, batch, channels))
+            torch.addcmul(shift, target, scale, out=target).relu_()
 
     if not filter_chunks(conv.laplacian, x, conv.weight, batch, pool_chunk, _GROUP * batch):
         return None
