@@ -27,6 +27,7 @@ through the same code path.
 
 import atexit
 import os
+import time
 
 import numpy as np
 import torch
@@ -325,8 +326,22 @@ def _start_processes(device):
 _CLEANUP = []
 
 
+#: Seconds the exit handler leaves the GIL to gloo's worker threads.
+_EXIT_GRACE_SECONDS = 0.05
+
+
 def _destroy_process_group():
     if dist.is_available() and dist.is_initialized():
+        # A collective issued during a backward pass (DistributedDataParallel's
+        # gradients, DistributedBatchNorm1d's sums) records autograd's Python
+        # context, and the gloo worker thread that finishes it drops that
+        # object, which takes the GIL. Should the interpreter finalise first,
+        # the worker thread is made to exit inside a C++ destructor and the
+        # process aborts ("terminate called without an active exception",
+        # seen in a core dump). Sleeping releases the GIL to such a thread;
+        # destroying the process group does not join the threads once
+        # DistributedDataParallel has held it.
+        time.sleep(_EXIT_GRACE_SECONDS)
         dist.destroy_process_group()
 
 

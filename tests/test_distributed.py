@@ -231,3 +231,17 @@ def test_single_process_batch_norm_is_torch_batch_norm():
     np.testing.assert_allclose(mine(x).detach(), reference(x).detach(), atol=1e-6)
     np.testing.assert_allclose(mine[0].running_var, reference.running_var, atol=1e-6)
     assert set(mine.state_dict()) == {f"0.{name}" for name in reference.state_dict()}
+
+
+def test_exit_handler_releases_the_gil_before_destroying_the_group(monkeypatch):
+    # gloo's worker threads may still need the GIL to finish a collective of
+    # the last backward pass; the handler sleeps (releasing it) first.
+    import skdeepsphere.distributed as distributed
+    calls = []
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(distributed.dist, "destroy_process_group",
+                        lambda: calls.append("destroy"))
+    monkeypatch.setattr(distributed.time, "sleep", lambda seconds: calls.append(seconds))
+    distributed._destroy_process_group()
+    assert calls == [distributed._EXIT_GRACE_SECONDS, "destroy"]
+    assert distributed._EXIT_GRACE_SECONDS > 0
