@@ -440,7 +440,11 @@ def op_figures(device, quick):
     16 channels, nside 64; quick: 32): BatchNorm statistics by torch's
     ``var_mean`` against two row sums; a fresh block (``clone``) against a
     copy into reused memory; and, on the second layer's shape, the weight
-    gradient ``T^T G`` as one GEMM against a batched GEMM over 8 row chunks.
+    gradient ``T^T G`` as one GEMM against a batched GEMM over 8 row chunks;
+    and, on the default FCN head's shape at nside 64 (3072 rows, 64 input
+    channels, 2 outputs), a narrow GEMM by a row-major against a
+    column-major weight, and its weight gradient ``T^T G`` against
+    ``(G^T T)^T``.
     """
     from skdeepsphere.nn._kernels.chebyshev import _weight_gradient
     nside = 32 if quick else 64
@@ -457,7 +461,20 @@ def op_figures(device, quick):
     grad = torch.randn(rows, 32, device=device)
     gemm = compare({"one_gemm": lambda: term.T @ grad,
                     "row_chunks": lambda: _weight_gradient(term, grad, rows, 16)}, device, 10)
+    head_rows = batch * 12 * (nside // 16)**2
+    head_term = torch.randn(head_rows, 64, device=device)
+    head_grad = torch.randn(head_rows, 2, device=device)
+    weight = torch.randn(64, 2, device=device)
+    column_major = weight.T.contiguous().T
+    out = torch.zeros(head_rows, 2, device=device)
+    narrow = compare({
+        "row_major": lambda: out.addmm_(head_term, weight),
+        "column_major": lambda: out.addmm_(head_term, column_major),
+        "gradient_plain": lambda: head_term.T @ head_grad,
+        "gradient_transposed": lambda: (head_grad.T @ head_term).T}, device, 20)
+    touch = first_touch_seconds(device)
     return {
+        **touch,
         f"bn_statistics_var_mean_over_row_sums_nside{nside}": {
             "value": seconds["var_mean"] / seconds["row_sums"], "unit": "time ratio",
             "seconds_row_sums": seconds["row_sums"]},
@@ -467,7 +484,48 @@ def op_figures(device, quick):
         f"weight_gradient_one_gemm_over_row_chunks_nside{nside}": {
             "value": gemm["one_gemm"] / gemm["row_chunks"], "unit": "time ratio",
             "seconds_row_chunks": gemm["row_chunks"], "shape": f"({rows}, 16)^T ({rows}, 32)"},
+        f"narrow_gemm_row_major_over_column_major_nside{nside}": {
+            "value": narrow["row_major"] / narrow["column_major"], "unit": "time ratio",
+            "seconds_column_major": narrow["column_major"],
+            "shape": f"({head_rows}, 64) (64, 2)"},
+        f"narrow_weight_gradient_plain_over_transposed_nside{nside}": {
+            "value": narrow["gradient_plain"] / narrow["gradient_transposed"],
+            "unit": "time ratio", "seconds_transposed": narrow["gradient_transposed"],
+            "shape": f"({head_rows}, 64)^T ({head_rows}, 2)"},
     }
+
+
+def first_touch_seconds(device, megabytes=48, repeat=5):
+    """First write of a fresh pool block, numpy's huge-page advice on or off.
+
+    Each candidate allocates ``repeat`` fresh blocks of ``megabytes`` (the
+    size of a first-layer activation at nside 64) through the pool's
+    allocation, alternated, and fills each with ``torch.get_num_threads()``
+    threads (as a kernel writes its output). Reports every time: the cost
+    varies from block to block.
+    """
+    if device.type != "cpu":
+        return {}
+    from skdeepsphere.nn._kernels import memory
+    numel = megabytes * 2**20 // 4
+    times = {"huge_pages": [], "small_pages": []}
+    for _ in range(repeat):
+        for name, threshold in (("huge_pages", 0), ("small_pages", numel * 4 + 1)):
+            previous = memory.HUGE_PAGE_MIN_BYTES
+            memory.HUGE_PAGE_MIN_BYTES = threshold
+            try:
+                block = torch.from_numpy(memory._empty_array(numel, np.dtype(np.float32)))
+            finally:
+                memory.HUGE_PAGE_MIN_BYTES = previous
+            start = time.perf_counter()
+            block.fill_(1.0)
+            times[name].append(time.perf_counter() - start)
+            del block
+    median = {name: float(np.median(t)) for name, t in times.items()}
+    return {"first_touch_huge_over_small_pages": {
+        "value": median["huge_pages"] / median["small_pages"], "unit": "ratio of medians",
+        "seconds_huge_pages": times["huge_pages"], "seconds_small_pages": times["small_pages"],
+        "MB": megabytes, "threads": torch.get_num_threads()}}
 
 
 def _generated_gather(x, neighbours, weights, alpha, prev, beta, out):

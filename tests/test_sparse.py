@@ -198,6 +198,31 @@ def pooled(monkeypatch):
     return pool
 
 
+@pytest.mark.parametrize("huge", [False, True])
+def test_pool_advises_huge_pages_only_for_large_blocks(huge, pooled, monkeypatch):
+    # numpy's (global) huge-page advice is switched off for a block below
+    # HUGE_PAGE_MIN_BYTES, and put back at once; a larger block keeps it.
+    if memory._set_madvise_hugepage is None:
+        pytest.skip("this numpy has no huge-page switch")
+    switched = []
+    original = memory._set_madvise_hugepage
+
+    def switch(enabled):
+        switched.append(enabled)
+        return original(enabled)
+
+    monkeypatch.setattr(memory, "_set_madvise_hugepage", switch)
+    monkeypatch.setattr(memory, "HUGE_PAGE_MIN_BYTES", 4000 if huge else 4001)
+    before = original(True)
+    try:
+        block = memory.empty_block((1000,))  # 4000 bytes of float32
+        assert switched == ([] if huge else [False, True])
+        assert original(before) is True  # the switch was put back
+    finally:
+        original(before)
+    assert block.shape == (1000,)
+
+
 def test_pool_recycles_only_unreferenced_blocks(pooled):
     first = memory.empty_block((4, 5))
     address = first.data_ptr()
@@ -483,7 +508,8 @@ def test_a_failed_native_build_warns_once_and_uses_embedding_bag(monkeypatch):
     ("gather", "* beta", "* -beta"),  # adds prev instead of subtracting it
     ("pool_forward", "y1 == m ? 0", "y0 == m ? 0"),  # ties go to the second child
     ("pool_backward", "w[j] != i ?", "w[j] == i ?"),  # routes to the losers
-    ("pool_frozen", "out[c] = any != any ? any : m01 < m23", "out[c] = any != any ? any : m01 >= m23"),  # a minimum
+    ("pool_frozen", "out[c] = any != any ? any : m01 < m23",  # a minimum for a maximum
+     "out[c] = any != any ? any : m01 >= m23"),
     ("stacked_pool", "y2 += w * children[batch]", "y1 += w * children[batch]"),  # a child twice
 ])
 def test_a_wrong_native_build_is_caught_before_use(kernel, wrong, right, monkeypatch):

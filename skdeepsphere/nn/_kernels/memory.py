@@ -11,6 +11,15 @@ a :func:`weakref.finalize` on it returns the memory to a free list. Freed
 blocks are kept up to ``pool_mb`` (see :func:`skdeepsphere.set_config`) and
 for at most :data:`KEEP_SECONDS` without reuse: after a fit, a daemon thread
 gives the memory back to the system, so nobody has to release it by hand.
+
+numpy advises the kernel to back arrays of 4 MB or more with transparent
+huge pages. For the pool's blocks that advice is kept only from
+:data:`HUGE_PAGE_MIN_BYTES` on: below, the first write of a fresh block
+cost more with it, and erratically (3-187 ms against 10-12 ms for 48 MB
+written by two threads, ``benchmarks/run.py --only ops``), and a first fit
+at nside 64 took about 1 s more, while the steps that reuse blocks were no
+faster; above (nside 256), a training step that reuses its blocks was
+faster with huge pages (``benchmarks/README.md``, stop 23).
 """
 
 import math
@@ -23,7 +32,7 @@ import torch
 
 from ..._config import get_config
 
-__all__ = ["empty_block", "POOL_MIN_ELEMENTS", "KEEP_SECONDS"]
+__all__ = ["empty_block", "HUGE_PAGE_MIN_BYTES", "POOL_MIN_ELEMENTS", "KEEP_SECONDS"]
 
 #: Smallest CPU block (in elements) that :func:`empty_block` takes from the
 #: pool rather than from torch's allocator (1 MB of float32).
@@ -31,6 +40,31 @@ POOL_MIN_ELEMENTS = 1 << 18
 
 #: A freed block not reused within this many seconds goes back to the system.
 KEEP_SECONDS = 2.0
+
+#: Smallest block (in bytes) that keeps numpy's advice to use transparent
+#: huge pages (see the module's docstring).
+HUGE_PAGE_MIN_BYTES = 1 << 27
+
+try:  # numpy 2
+    from numpy._core.multiarray import _set_madvise_hugepage
+except ImportError:  # numpy 1
+    try:
+        from numpy.core.multiarray import _set_madvise_hugepage
+    except ImportError:
+        _set_madvise_hugepage = None
+
+
+def _empty_array(numel, dtype):
+    """``np.empty(numel, dtype)``, advised to use huge pages only from
+    :data:`HUGE_PAGE_MIN_BYTES` on (numpy's switch is global: it is put
+    back at once)."""
+    if _set_madvise_hugepage is None or numel * dtype.itemsize >= HUGE_PAGE_MIN_BYTES:
+        return np.empty(numel, dtype=dtype)
+    previous = _set_madvise_hugepage(False)
+    try:
+        return np.empty(numel, dtype=dtype)
+    finally:
+        _set_madvise_hugepage(previous)
 
 
 class BlockPool:
@@ -59,7 +93,7 @@ class BlockPool:
                 array, _ = blocks.pop()
                 self._nbytes -= array.nbytes
             else:
-                array = np.empty(numel, dtype=dtype)
+                array = _empty_array(numel, dtype)
         # The view is referenced by the tensor's storage only: when the last
         # tensor (or autograd's saved copy) using the memory dies, so does it.
         view = array.reshape(shape)
@@ -111,8 +145,8 @@ def empty_block(shape, dtype=torch.float32, device="cpu"):
     """An uninitialised tensor; large float CPU blocks are recycled.
 
     Blocks of at least :data:`POOL_MIN_ELEMENTS` float32/float64 elements on
-    CPU come from the pool (numpy also advises the kernel to back them with
-    transparent huge pages); anything else is a plain :func:`torch.empty`
+    CPU come from the pool (backed by transparent huge pages from
+    :data:`HUGE_PAGE_MIN_BYTES` on); anything else is a plain :func:`torch.empty`
     (on CUDA, torch's caching allocator does the recycling).
     """
     device = torch.device(device)
