@@ -45,10 +45,11 @@ def _right_operand(weight):
     """``weight`` (..., C_in, C_out) laid out for MKL's GEMM as the right-hand factor.
 
     With fewer than :data:`_NARROW` output columns and at least as many
-    input channels, MKL multiplies 1.1-4x faster by a column-major right
-    factor (e.g. (3072, 64) by (64, 2): 28 against 110 us; ``benchmarks/run.py
-    --only ops``); with a short inner dimension (the stacked first layer,
-    K = 5) it can be 2x slower, so that case keeps the row-major weight.
+    input channels, MKL multiplies faster by a column-major right factor:
+    2.8x for the default FCN head's (3072, 64) by (64, 2) at nside 64
+    (``benchmarks/run.py --only ops``). With a short inner dimension (the
+    stacked first layer, K = 5) it was up to 2x slower in a side
+    measurement, so that case keeps the row-major weight.
     """
     if weight.shape[-1] >= _NARROW or weight.shape[-2] < _NARROW:
         return weight
@@ -63,8 +64,9 @@ def _weight_gradient(term, grad, rows, channels):
     over row chunks, summed, was 2x faster for 16-64 channels (with fewer
     channels it is a matrix-vector product and the plain one wins). With
     fewer than :data:`_NARROW` output channels (and at least as many input
-    channels) MKL is 3-5x faster at the transposed product ``(grad.T @ term).T`` (a network's last layer with a
-    few classes).
+    channels) MKL is faster at the transposed product ``(grad.T @ term).T``
+    (a network's last layer with a few classes): 2.8x on the default FCN
+    head's shape at nside 64 (``benchmarks/run.py --only ops``).
     """
     narrow = grad.shape[1] < _NARROW <= channels
     if channels < 8 or rows % _CHUNKS:

@@ -1,4 +1,4 @@
-r"""The fast path's C kernels: the ELL product and the training path's pooling.
+r"""The fast path's C kernels: the ELL product and the fused pooling.
 
 ``gather``: ``out = alpha L x - beta prev``. Each output row is a weighted
 sum of ``k`` input rows minus ``beta`` times a row of ``prev``; the kernel
@@ -17,9 +17,19 @@ used by :mod:`.normalization` (within 5 % of the kernels that inductor
 generated for them until stop 22 on the largest blocks, up to 1.7x faster
 on others: ``benchmarks/README.md``).
 
+For prediction, with frozen statistics: ``pool_frozen``
+(:func:`pool_frozen`), ``pool_forward`` without the winners a backward
+needs, on each cache-sized chunk of a filter's output; and
+``stacked_pool`` (:func:`stacked_pool`), a first layer with one input
+channel from its K Chebyshev terms to the pooled output in one pass (the
+filter's products in vector registers, per parent and sample), so that
+neither its full-size output nor a GEMM with an inner dimension of K is
+needed.
+
 The source below is built once per process, at the first use, by the
-system's C compiler (about 0.2 s) into a private temporary directory that
-is deleted once the library is loaded: nothing is cached on disk, so no file
+system's C compiler (about half a second, with the check against numpy)
+into a private temporary directory that is deleted once the library is
+loaded: nothing is cached on disk, so no file
 that another user could plant is ever loaded. It runs on torch's own
 OpenMP runtime (linked to the ``libgomp`` that torch ships where there is
 one) with ``torch.get_num_threads()`` threads, splitting rows (never a
