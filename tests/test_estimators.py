@@ -74,8 +74,8 @@ def test_predict_runs_the_pixel_major_path(two_classes, monkeypatch):
     X, y = two_classes
     clf = SphericalCNNClassifier(**{**SMALL, "max_epochs": 2}).fit(X[:40], y[:40])
     calls = []
-    original = models._pixel_major_blocks
-    monkeypatch.setattr(models, "_pixel_major_blocks",
+    original = models._pixel_major_signals
+    monkeypatch.setattr(models, "_pixel_major_signals",
                         lambda *args: calls.append(1) or original(*args))
     proba = clf.predict_proba(X[80:])
     assert len(calls) == -(-40 // SMALL["batch_size"])
