@@ -444,7 +444,8 @@ def op_figures(device, quick):
     and, on the default FCN head's shape at nside 64 (3072 rows, 64 input
     channels, 2 outputs), a narrow GEMM by a row-major against a
     column-major weight, and its weight gradient ``T^T G`` against
-    ``(G^T T)^T``.
+    ``(G^T T)^T``. Plus :func:`first_touch_seconds` (fresh pool blocks with
+    and without huge pages).
     """
     from skdeepsphere.nn._kernels.chebyshev import _weight_gradient
     nside = 32 if quick else 64

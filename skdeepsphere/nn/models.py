@@ -189,8 +189,8 @@ def _pixel_major_mean_head(conv, signals, batch):
 
     The pixel-major output (n_pixels * batch, C_out) is averaged over its
     pixels where it lies, instead of transposing the blocks' output for a
-    channel-major head and its result back (4 copies, a quarter of the
-    head's time at nside 64)."""
+    channel-major head, and the head's input and output between layouts
+    (four copies)."""
     if torch.is_grad_enabled():
         out = pixel_major_training_filter(conv.laplacian, signals, conv.weight, conv.bias, batch)
     else:
