@@ -508,8 +508,8 @@ def test_a_failed_native_build_warns_once_and_uses_embedding_bag(monkeypatch):
     ("gather", "* beta", "* -beta"),  # adds prev instead of subtracting it
     ("pool_forward", "y1 == m ? 0", "y0 == m ? 0"),  # ties go to the second child
     ("pool_backward", "w[j] != i ?", "w[j] == i ?"),  # routes to the losers
-    ("pool_frozen", "out[c] = any != any ? any : m01 < m23",  # a minimum for a maximum
-     "out[c] = any != any ? any : m01 >= m23"),
+    ("pool_frozen", "out[c] = relu_max_float(scale[c], shift[c], x1[c]",  # child 0 lost
+     "out[c] = relu_max_float(scale[c], shift[c], x0[c]"),
     ("stacked_pool", "y2 += w * children[batch]", "y1 += w * children[batch]"),  # a child twice
 ])
 def test_a_wrong_native_build_is_caught_before_use(kernel, wrong, right, monkeypatch):

@@ -113,6 +113,30 @@ void skdeepsphere_gather_SCALAR(
     }
 }
 
+/* *y_i = relu(a x_i + b) for the 4 children; returns their maximum, NaN if
+   a child's is. Inlined into the simd loops of the pooling kernels. */
+static inline __attribute__((always_inline)) SCALAR relu_max_SCALAR(
+        const SCALAR a, const SCALAR b, const SCALAR x0, const SCALAR x1,
+        const SCALAR x2, const SCALAR x3, SCALAR *y0, SCALAR *y1, SCALAR *y2,
+        SCALAR *y3) {
+    SCALAR v0 = a * x0 + b, v1 = a * x1 + b, v2 = a * x2 + b, v3 = a * x3 + b;
+    /* ReLU that keeps NaN (fmax would drop it, and does not vectorise). */
+    v0 = v0 < 0 ? 0 : v0;
+    v1 = v1 < 0 ? 0 : v1;
+    v2 = v2 < 0 ? 0 : v2;
+    v3 = v3 < 0 ? 0 : v3;
+    *y0 = v0;
+    *y1 = v1;
+    *y2 = v2;
+    *y3 = v3;
+    const SCALAR m01 = v0 >= v1 ? v0 : v1, m23 = v2 >= v3 ? v2 : v3;
+    /* NaN if a child is NaN, as torch.amax; the sum of values >= 0 is NaN
+       only then (a NaN test inside the maxima stops gcc from vectorising
+       the loop). */
+    const SCALAR any = v0 + v1 + v2 + v3;
+    return any != any ? any : m01 >= m23 ? m01 : m23;
+}
+
 /* x: (parents, 4, width) children; per parent and column, the maximum of
    relu(scale x + shift) over the 4 children, the first child that holds it
    (3 if none does: NaN) and that child's x. */
@@ -133,20 +157,9 @@ void skdeepsphere_pool_forward_SCALAR(
         /* simd: without it gcc keeps the selects below as branches (7x slower). */
         #pragma omp simd
         for (int64_t c = 0; c < width; ++c) {
-            const SCALAR a = scale[c], b = shift[c];
-            SCALAR y0 = a * x0[c] + b, y1 = a * x1[c] + b, y2 = a * x2[c] + b,
-                   y3 = a * x3[c] + b;
-            /* ReLU that keeps NaN (fmax would drop it, and does not vectorise). */
-            y0 = y0 < 0 ? 0 : y0;
-            y1 = y1 < 0 ? 0 : y1;
-            y2 = y2 < 0 ? 0 : y2;
-            y3 = y3 < 0 ? 0 : y3;
-            const SCALAR m01 = y0 >= y1 ? y0 : y1, m23 = y2 >= y3 ? y2 : y3;
-            /* NaN if a child is NaN, as torch.amax; the sum of values >= 0 is
-               NaN only then (a NaN test inside the maxima stops gcc from
-               vectorising the loop). */
-            const SCALAR any = y0 + y1 + y2 + y3;
-            const SCALAR m = any != any ? any : m01 >= m23 ? m01 : m23;
+            SCALAR y0, y1, y2, y3;
+            const SCALAR m = relu_max_SCALAR(scale[c], shift[c], x0[c], x1[c], x2[c], x3[c],
+                                             &y0, &y1, &y2, &y3);
             const int32_t w = y0 == m ? 0 : y1 == m ? 1 : y2 == m ? 2 : 3;
             out[c] = m;
             won[c] = w;
@@ -170,16 +183,9 @@ void skdeepsphere_pool_frozen_SCALAR(
         SCALAR *restrict out = pooled + p * width;
         #pragma omp simd
         for (int64_t c = 0; c < width; ++c) {
-            const SCALAR a = scale[c], b = shift[c];
-            SCALAR y0 = a * x0[c] + b, y1 = a * x1[c] + b, y2 = a * x2[c] + b,
-                   y3 = a * x3[c] + b;
-            y0 = y0 < 0 ? 0 : y0;
-            y1 = y1 < 0 ? 0 : y1;
-            y2 = y2 < 0 ? 0 : y2;
-            y3 = y3 < 0 ? 0 : y3;
-            const SCALAR m01 = y0 >= y1 ? y0 : y1, m23 = y2 >= y3 ? y2 : y3;
-            const SCALAR any = y0 + y1 + y2 + y3;
-            out[c] = any != any ? any : m01 >= m23 ? m01 : m23;
+            SCALAR y0, y1, y2, y3;
+            out[c] = relu_max_SCALAR(scale[c], shift[c], x0[c], x1[c], x2[c], x3[c],
+                                     &y0, &y1, &y2, &y3);
         }
     }
 }
