@@ -9,8 +9,9 @@ nowhere else, chosen by :func:`skdeepsphere.set_config` (``kernels``,
     dispatch of ``alpha L x - beta prev`` to the C, eager or cuSPARSE
     kernel.
 ``native``
-    That product, and training's fused BatchNorm + ReLU + max-pool, as C
-    kernels built at the first use in a process.
+    That product, the fused BatchNorm + ReLU + max-pool of training and
+    prediction, and prediction's one-channel first layer, as C kernels
+    built at the first use in a process.
 ``chebyshev``
     The filter with its Clenshaw backward.
 ``normalization``
